@@ -1,0 +1,45 @@
+# Recurrent Neural Networks from Math to Code: the two commands are `make book` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+JOBS ?= 2
+
+.PHONY: help env book test test-fast exercises lint bench clean
+
+help:
+	@echo "make book       create .venv if missing, install, build the HTML book into _build/html"
+	@echo "make test       same environment, then run the test suite"
+	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
+	@echo "make lint       ruff"
+	@echo "make bench      run the benchmarks in bench/"
+
+env: $(STAMP)
+
+$(STAMP): pyproject.toml constraints-cpu.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints-cpu.txt -e '.[course]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (rnn-course)" >/dev/null
+	@touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --path-output . --builder html -W -n --keep-going
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+exercises: $(STAMP)
+	$(PY) -m rnn_ref.release
+
+lint: $(STAMP)
+	$(BIN)/ruff check rnn_ref tests bench
+	$(BIN)/ruff format --check rnn_ref tests bench
+
+bench: $(STAMP)
+	$(PY) bench/bench_rnn_cpu.py
+
+clean:
+	rm -rf _build

@@ -1,0 +1,23 @@
+"""NumPy backend: pure functions, ``forward -> (out, cache)`` and ``backward(dout, cache)``."""
+
+from .gradcheck import numerical_gradient, rel_error
+from .output import (
+    softmax_loss_backward,
+    softmax_loss_forward,
+    temporal_affine_backward,
+    temporal_affine_forward,
+)
+from .rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
+
+__all__ = [
+    "rnn_step_forward",
+    "rnn_step_backward",
+    "rnn_forward",
+    "rnn_backward",
+    "temporal_affine_forward",
+    "temporal_affine_backward",
+    "softmax_loss_forward",
+    "softmax_loss_backward",
+    "numerical_gradient",
+    "rel_error",
+]

@@ -1,0 +1,41 @@
+"""Input validation shared by the NumPy backend: bad input gets a message that names the culprit."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def as_float_array(name: str, a, ndim: int) -> np.ndarray:
+    """Return ``a`` as a floating-point array with ``ndim`` dimensions, or raise a clear error."""
+    arr = np.asarray(a)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        if np.issubdtype(arr.dtype, np.number) or arr.dtype == bool:
+            arr = arr.astype(np.float64)
+        else:
+            raise TypeError(f"{name} must hold numbers, got dtype {arr.dtype}")
+    return arr
+
+
+def get_params(params, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Fetch ``params[k]`` for each key and check its shape against ``shapes[k]``.
+
+    ``shapes`` maps a symbol to its expected shape (``None`` matches any size in that place); the
+    message names the symbol, the expected and the actual shape, so a learner sees which
+    parameter is wrong.
+    """
+    if not isinstance(params, dict):
+        raise TypeError(f"params must be a dict keyed by {sorted(shapes)}, got {type(params).__name__}")
+    out = {}
+    for key, shape in shapes.items():
+        if key not in params:
+            raise KeyError(f"params is missing {key!r} (expected keys: {sorted(shapes)})")
+        arr = np.asarray(params[key])
+        if len(arr.shape) != len(shape) or any(
+            want is not None and got != want for got, want in zip(arr.shape, shape, strict=True)
+        ):
+            want = "(" + ", ".join("any" if d is None else str(d) for d in shape) + ")"
+            raise ValueError(f"params[{key!r}] must have shape {want}, got {arr.shape}")
+        out[key] = arr
+    return out

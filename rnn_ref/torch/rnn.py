@@ -1,0 +1,92 @@
+r"""The vanilla RNN in PyTorch: functional step and sequence, and a drop-in ``nn.Module``.
+
+Same equation and symbols as :mod:`rnn_ref.numpy.rnn`:
+:math:`h_t = \tanh(W_{xh} x_t + W_{hh} h_{t-1} + b_h)`, batch-first. Autograd provides the
+backward pass; the code runs on whatever device its tensors are on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["rnn_step", "rnn_forward", "RNN"]
+
+
+def rnn_step(x: torch.Tensor, h_prev: torch.Tensor, params: dict) -> torch.Tensor:
+    """``h = tanh(x @ W_xh.T + h_prev @ W_hh.T + b_h)``; x (N, D), h_prev (N, H) -> h (N, H)."""
+    return torch.tanh(x @ params["W_xh"].T + h_prev @ params["W_hh"].T + params["b_h"])
+
+
+def rnn_forward(x: torch.Tensor, h0: torch.Tensor, params: dict) -> torch.Tensor:
+    """All hidden states for inputs x (N, T, D) from h0 (N, H): returns hs (N, T, H).
+
+    The input projections of all steps are one matrix product; the loop only does the
+    recurrent product, which must wait for the previous step.
+    """
+    if x.dim() != 3:
+        raise ValueError(f"x must be (N, T, D), got shape {tuple(x.shape)}")
+    if h0.dim() != 2 or h0.shape[0] != x.shape[0]:
+        raise ValueError(f"h0 must be (N, H) with N = {x.shape[0]}, got shape {tuple(h0.shape)}")
+    xw = x @ params["W_xh"].T + params["b_h"]
+    h, hs = h0, []
+    for t in range(x.shape[1]):
+        h = torch.tanh(xw[:, t] + h @ params["W_hh"].T)
+        hs.append(h)
+    return torch.stack(hs, dim=1)
+
+
+class RNN(nn.Module):
+    """A one-layer tanh RNN whose parameters and ``state_dict`` keys are ``torch.nn.RNN``'s.
+
+    ``weight_ih_l0`` is W_xh (H, D), ``weight_hh_l0`` is W_hh (H, H), and
+    ``bias_ih_l0 + bias_hh_l0`` is b_h (torch keeps two biases; only their sum matters).
+    Either module loads the other's ``state_dict`` with ``strict=True``.
+
+    ``forward(x, h0=None)`` takes x (N, T, D) (always batch-first) and h0 (1, N, H) like
+    ``torch.nn.RNN(batch_first=True)``, and returns ``(hs, h_n)`` with hs (N, T, H) and
+    h_n (1, N, H).
+    """
+
+    mode = "RNN_TANH"
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
+        super().__init__()
+        if input_size < 1 or hidden_size < 1:
+            raise ValueError(f"sizes must be positive, got input_size={input_size}, hidden_size={hidden_size}")
+        kw = {"device": device, "dtype": dtype}
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        self.weight_ih_l0 = nn.Parameter(torch.empty(hidden_size, input_size, **kw))
+        self.weight_hh_l0 = nn.Parameter(torch.empty(hidden_size, hidden_size, **kw))
+        if bias:
+            self.bias_ih_l0 = nn.Parameter(torch.empty(hidden_size, **kw))
+            self.bias_hh_l0 = nn.Parameter(torch.empty(hidden_size, **kw))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as ``torch.nn.RNN`` initialises."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def params(self) -> dict:
+        """The parameters under the equations' names (b_h is the sum of torch's two biases)."""
+        W = self.weight_ih_l0
+        b_h = self.bias_ih_l0 + self.bias_hh_l0 if self.bias else W.new_zeros(self.hidden_size)
+        return {"W_xh": W, "W_hh": self.weight_hh_l0, "b_h": b_h}
+
+    def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
+        if x.dim() != 3 or x.shape[2] != self.input_size:
+            raise ValueError(f"x must be (N, T, {self.input_size}), got shape {tuple(x.shape)}")
+        N = x.shape[0]
+        if h0 is None:
+            h0 = x.new_zeros(1, N, self.hidden_size)
+        if h0.shape != (1, N, self.hidden_size):
+            raise ValueError(f"h0 must be (1, {N}, {self.hidden_size}), got shape {tuple(h0.shape)}")
+        hs = rnn_forward(x, h0[0], self.params())
+        return hs, hs[:, -1].unsqueeze(0)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
