@@ -240,3 +240,22 @@ def test_feedback_names_what_is_wrong(graded):
     nb = read(course / "autograded" / "delegate_torch" / A / f"{A}.ipynb")
     errors = [o for o in cell(nb, "test_rnn_forward_hidden").outputs if o.output_type == "error"]
     assert "torch.nn.RNN.forward" in errors[0].evalue
+
+
+def test_feedback_and_export_follow(graded):
+    """The README's instructor path continues after autograde: feedback HTML and a grades CSV."""
+    import csv
+
+    from grading_course import nbgrader
+
+    course, _, _ = graded
+    r = nbgrader(course, "generate_feedback", A, "--force")
+    assert r.returncode == 0, r.stderr[-2000:]
+    html = course / "feedback" / "bug_ignores_h0" / A / f"{A}.html"
+    assert html.exists() and "hs is wrong" in html.read_text()
+    r = nbgrader(course, "export", "--to", str(course / "grades.csv"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = {row["student_id"]: row for row in csv.DictReader((course / "grades.csv").open())}
+    assert float(rows["solution"]["raw_score"]) == FULL
+    assert float(rows["released"]["raw_score"]) == 0
+    assert float(rows["solution"]["max_score"]) == FULL + 2  # the written answer, graded by hand
