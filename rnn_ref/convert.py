@@ -35,7 +35,8 @@ def _mode(module) -> str:
             raise ValueError("LSTM with proj_size > 0 has no rnn_ref equivalent")
         return mode
     raise TypeError(
-        f"expected torch.nn.RNN, LSTM or GRU (or an rnn_ref.torch module), got {type(module).__name__}"
+        "expected torch.nn.RNN, LSTM or GRU (or an rnn_ref.torch module), "
+        f"got {type(module).__name__}"
     )
 
 
@@ -94,7 +95,7 @@ def to_torch(params: dict, module, layer: int = 0, reverse: bool = False):
         for torch_name, key in names.items():
             target = getattr(module, torch_name + sfx, None)
             if target is None:
-                if key and np.any(np.asarray(params[key]) != 0):
+                if key in params and np.any(np.asarray(params[key]) != 0):
                     raise ValueError(f"module has bias=False but params[{key!r}] is not zero")
                 continue
             if key is None:

@@ -107,7 +107,9 @@ def assert_unchanged(fn_name: str, before: dict, after: dict) -> None:
     """Check that no input was modified in place: ``before`` holds copies taken before the call."""
     for key, value in before.items():
         if not _array_equal(_asarray(value), _asarray(after[key])):
-            raise GradingError(f"{fn_name} modified its input {key} in place; inputs must not change")
+            raise GradingError(
+                f"{fn_name} modified its input {key} in place; inputs must not change"
+            )
 
 
 seal(__name__)

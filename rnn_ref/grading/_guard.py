@@ -54,7 +54,9 @@ class DelegationError(GradingError):
 _SNAPSHOT_MODULES = (numpy, numpy.testing, numpy.linalg, builtins)
 # IPython's output history (_, __, ___) legitimately changes between cells.
 _VOLATILE = {"_", "__", "___"}
-_SNAPSHOT = [(m, {k: v for k, v in vars(m).items() if k not in _VOLATILE}) for m in _SNAPSHOT_MODULES]
+_SNAPSHOT = [
+    (m, {k: v for k, v in vars(m).items() if k not in _VOLATILE}) for m in _SNAPSHOT_MODULES
+]
 
 
 def restore_numpy() -> list[str]:
@@ -115,7 +117,9 @@ def tripped(code) -> None:
 
 def _tripwire(*args, **kwargs):
     # Runs with the *target's* globals, so it reaches this module by import, not by name.
-    __import__("rnn_ref.grading._guard", fromlist=["_"]).tripped(__import__("sys")._getframe().f_code)
+    __import__("rnn_ref.grading._guard", fromlist=["_"]).tripped(
+        __import__("sys")._getframe().f_code
+    )
 
 
 def _targets(autograd: bool):
@@ -138,8 +142,16 @@ def _targets(autograd: bool):
         nn = torch.nn
         for cls in (nn.RNN, nn.LSTM, nn.GRU, nn.RNNCell, nn.LSTMCell, nn.GRUCell):
             out.append((cls, "forward", f"torch.nn.{cls.__name__}.forward"))
-        for kernel in ("rnn_tanh", "rnn_relu", "lstm", "gru", "rnn_tanh_cell", "rnn_relu_cell",
-                       "lstm_cell", "gru_cell"):
+        for kernel in (
+            "rnn_tanh",
+            "rnn_relu",
+            "lstm",
+            "gru",
+            "rnn_tanh_cell",
+            "rnn_relu_cell",
+            "lstm_cell",
+            "gru_cell",
+        ):
             out.append((torch._VF, kernel, f"torch._VF.{kernel}"))
             if hasattr(torch, kernel):
                 out.append((torch, kernel, f"torch.{kernel}"))
@@ -173,9 +185,7 @@ def _no_delegation(autograd: bool):
             code = getattr(fn, "__code__", None)
             if isinstance(fn, types.FunctionType) and not code.co_freevars:
                 # Swapping the code trips every reference to this function object.
-                fn.__code__ = _tripwire.__code__.replace(
-                    co_name=fn.__name__, co_qualname=qualname
-                )
+                fn.__code__ = _tripwire.__code__.replace(co_name=fn.__name__, co_qualname=qualname)
                 undo.append(lambda fn=fn, code=code: setattr(fn, "__code__", code))
             else:
                 setattr(owner, attr, _raiser(qualname))
@@ -193,7 +203,9 @@ def guarded_call(name: str, fn, *args, autograd: bool = False):
     callable, is not implemented, raises, or delegated (even if it caught the exception).
     """
     if not callable(fn):
-        raise GradingError(f"{name} is not a function (it is a {type(fn).__name__}); was it overwritten?")
+        raise GradingError(
+            f"{name} is not a function (it is a {type(fn).__name__}); was it overwritten?"
+        )
     if autograd or "torch" not in sys.modules:
         with contextlib.suppress(ImportError):
             importlib.import_module("torch")  # so an import inside the student's code is covered
@@ -207,7 +219,9 @@ def guarded_call(name: str, fn, *args, autograd: bool = False):
             except DelegationError:
                 raise
             except NotImplementedError:
-                raise GradingError(f"{name} is not implemented yet (it raised NotImplementedError)") from None
+                raise GradingError(
+                    f"{name} is not implemented yet (it raised NotImplementedError)"
+                ) from None
             except Exception as e:
                 raise GradingError(f"{name} raised {type(e).__name__}: {e}") from e
     if _trips:

@@ -39,8 +39,10 @@ def _case(seed: int, N: int, T: int, D: int, H: int, V: int):
 
 
 def _copies(**arrays):
-    return {k: ({kk: _np.array(vv) for kk, vv in v.items()} if isinstance(v, dict) else _np.array(v))
-            for k, v in arrays.items()}
+    return {
+        k: ({kk: _np.array(vv) for kk, vv in v.items()} if isinstance(v, dict) else _np.array(v))
+        for k, v in arrays.items()
+    }
 
 
 def _unchanged(fn_name, before, after):
@@ -87,7 +89,9 @@ def check_forward(rnn_forward, seeds=(10, 11, 12, 13)) -> None:
         result = guarded_call("rnn_forward", rnn_forward, x, h0, params)
         hs = _out("rnn_forward", result, "hs")
         _unchanged("rnn_forward", before, {"x": x, "h0": h0, "params": params})
-        assert_close("hs", hs, expected, dims=("n", "t", "h"), context=_ctx(seed, N=N, T=T, D=D, H=H))
+        assert_close(
+            "hs", hs, expected, dims=("n", "t", "h"), context=_ctx(seed, N=N, T=T, D=D, H=H)
+        )
 
 
 def check_output_forward(temporal_affine_forward, seeds=(20, 21, 22, 23)) -> None:
@@ -101,7 +105,9 @@ def check_output_forward(temporal_affine_forward, seeds=(20, 21, 22, 23)) -> Non
         result = guarded_call("temporal_affine_forward", temporal_affine_forward, hs, out_params)
         ys = _out("temporal_affine_forward", result, "ys")
         _unchanged("temporal_affine_forward", before, {"hs": hs, "params": out_params})
-        assert_close("ys", ys, expected, dims=("n", "t", "v"), context=_ctx(seed, N=N, T=T, H=H, V=V))
+        assert_close(
+            "ys", ys, expected, dims=("n", "t", "v"), context=_ctx(seed, N=N, T=T, H=H, V=V)
+        )
 
 
 def _loss_value(result):
@@ -134,7 +140,9 @@ def check_loss_forward(softmax_loss_forward, seeds=(30, 31, 32, 33)) -> None:
             loss = _loss_value(result)
             after = {"ys": y, "targets": c} if m is None else {"ys": y, "targets": c, "mask": m}
             _unchanged("softmax_loss_forward", before, after)
-            assert_close("loss", loss, expected, context=f"{label}, N={N}, T={T}, V={V}, seed={seed}")
+            assert_close(
+                "loss", loss, expected, context=f"{label}, N={N}, T={T}, V={V}, seed={seed}"
+            )
 
 
 seal(__name__)

@@ -26,7 +26,9 @@ def get_params(params, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarr
     parameter is wrong.
     """
     if not isinstance(params, dict):
-        raise TypeError(f"params must be a dict keyed by {sorted(shapes)}, got {type(params).__name__}")
+        raise TypeError(
+            f"params must be a dict keyed by {sorted(shapes)}, got {type(params).__name__}"
+        )
     out = {}
     for key, shape in shapes.items():
         if key not in params:
@@ -35,7 +37,8 @@ def get_params(params, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarr
         if len(arr.shape) != len(shape) or any(
             want is not None and got != want for got, want in zip(arr.shape, shape, strict=True)
         ):
-            want = "(" + ", ".join("any" if d is None else str(d) for d in shape) + ")"
+            dims = ["any" if d is None else str(d) for d in shape]
+            want = "(" + ", ".join(dims) + ("," if len(dims) == 1 else "") + ")"
             raise ValueError(f"params[{key!r}] must have shape {want}, got {arr.shape}")
         out[key] = arr
     return out

@@ -52,10 +52,14 @@ class RNN(nn.Module):
 
     mode = "RNN_TANH"
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None):
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
+    ):
         super().__init__()
         if input_size < 1 or hidden_size < 1:
-            raise ValueError(f"sizes must be positive, got input_size={input_size}, hidden_size={hidden_size}")
+            raise ValueError(
+                f"sizes must be positive, got input_size={input_size}, hidden_size={hidden_size}"
+            )
         kw = {"device": device, "dtype": dtype}
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.weight_ih_l0 = nn.Parameter(torch.empty(hidden_size, input_size, **kw))
@@ -84,7 +88,9 @@ class RNN(nn.Module):
         if h0 is None:
             h0 = x.new_zeros(1, N, self.hidden_size)
         if h0.shape != (1, N, self.hidden_size):
-            raise ValueError(f"h0 must be (1, {N}, {self.hidden_size}), got shape {tuple(h0.shape)}")
+            raise ValueError(
+                f"h0 must be (1, {N}, {self.hidden_size}), got shape {tuple(h0.shape)}"
+            )
         hs = rnn_forward(x, h0[0], self.params())
         return hs, hs[:, -1].unsqueeze(0)
 
