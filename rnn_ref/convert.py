@@ -28,8 +28,10 @@ _GATES = {"RNN": 1, "LSTM": 4, "GRU": 3}
 
 def _mode(module) -> str:
     mode = getattr(module, "mode", None)
-    if mode in ("RNN_TANH", "RNN_RELU"):
+    if mode == "RNN_TANH":
         return "RNN"
+    if mode == "RNN_RELU":
+        raise ValueError("rnn_ref's RNN uses tanh; this module has nonlinearity='relu'")
     if mode in ("LSTM", "GRU"):
         if getattr(module, "proj_size", 0):
             raise ValueError("LSTM with proj_size > 0 has no rnn_ref equivalent")
@@ -91,21 +93,25 @@ def to_torch(params: dict, module, layer: int = 0, reverse: bool = False):
     missing = [k for n, k in names.items() if k and k not in params and (has_bias or "weight" in n)]
     if missing:
         raise KeyError(f"params for a {mode} is missing {missing} (has {sorted(params)})")
+    # Check everything before copying anything, so a bad dict leaves the module untouched.
+    copies = []
+    for torch_name, key in names.items():
+        target = getattr(module, torch_name + sfx, None)
+        if target is None:
+            if key in params and np.any(np.asarray(params[key]) != 0):
+                raise ValueError(f"module has bias=False but params[{key!r}] is not zero")
+            continue
+        value = None if key is None else torch.as_tensor(np.asarray(params[key]))
+        if value is not None and tuple(value.shape) != tuple(target.shape):
+            raise ValueError(
+                f"params[{key!r}] has shape {tuple(value.shape)} but {torch_name + sfx} "
+                f"of this {mode} needs {tuple(target.shape)}"
+            )
+        copies.append((target, value))
     with torch.no_grad():
-        for torch_name, key in names.items():
-            target = getattr(module, torch_name + sfx, None)
-            if target is None:
-                if key in params and np.any(np.asarray(params[key]) != 0):
-                    raise ValueError(f"module has bias=False but params[{key!r}] is not zero")
-                continue
-            if key is None:
+        for target, value in copies:
+            if value is None:  # bias_hh of an RNN/LSTM: the whole bias went into bias_ih
                 target.zero_()
-                continue
-            value = torch.as_tensor(np.asarray(params[key]))
-            if tuple(value.shape) != tuple(target.shape):
-                raise ValueError(
-                    f"params[{key!r}] has shape {tuple(value.shape)} but {torch_name + sfx} "
-                    f"of this {mode} needs {tuple(target.shape)}"
-                )
-            target.copy_(value.to(dtype=target.dtype, device=target.device))
+            else:
+                target.copy_(value.to(dtype=target.dtype, device=target.device))
     return module

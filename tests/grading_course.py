@@ -58,7 +58,7 @@ def cell(nb, grade_id: str):
 
 
 def with_replaced(nb, grade_id: str, old: str, new: str):
-    """A copy of ``nb`` whose cell ``grade_id`` has ``old`` replaced by ``new`` (which must occur)."""
+    """A copy of ``nb`` with ``old`` (which must occur) replaced by ``new`` in cell ``grade_id``."""
     nb = copy.deepcopy(nb)
     c = cell(nb, grade_id)
     assert old in c.source, f"{old!r} not in cell {grade_id}"

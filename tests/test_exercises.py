@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from grading_course import ROOT, make_course
 
 ASSIGNMENTS = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
@@ -37,14 +36,25 @@ def test_exercises_match_a_fresh_release(tmp_path, assignment):
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_release_gives_nothing_away(assignment):
     text = (ROOT / "exercises" / assignment / f"{assignment}.ipynb").read_text()
-    for leak in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "rnn_ref.grading import ch"):
+    for leak in (
+        "BEGIN SOLUTION",
+        "END SOLUTION",
+        "BEGIN HIDDEN TESTS",
+        "rnn_ref.grading import ch",
+    ):
         assert leak not in text, leak
     source = json.loads((ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_text())
     release = json.loads(text)
-    stubs = [c for c in release["cells"]
-             if c["cell_type"] == "code" and "raise NotImplementedError()" in "".join(c["source"])]
-    solutions = [c for c in source["cells"]
-                 if c["cell_type"] == "code" and "### BEGIN SOLUTION" in "".join(c["source"])]
+    stubs = [
+        c
+        for c in release["cells"]
+        if c["cell_type"] == "code" and "raise NotImplementedError()" in "".join(c["source"])
+    ]
+    solutions = [
+        c
+        for c in source["cells"]
+        if c["cell_type"] == "code" and "### BEGIN SOLUTION" in "".join(c["source"])
+    ]
     assert len(stubs) == len(solutions) > 0
 
 
@@ -61,7 +71,7 @@ def _exists(*parts) -> bool:
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_chapter_page_module_and_assignment_share_the_topic(assignment):
-    """One chapter = one page + rnn_ref module(s) + one assignment + grading checks, one topic word."""
+    """One chapter: a page, rnn_ref module(s), an assignment and its checks, one topic word."""
     topic = assignment.split("_", 1)[1]
     assert _exists("book", f"{assignment}.md") or _exists("book", f"{assignment}.ipynb")
     assert _exists("rnn_ref", "numpy", f"{topic}.py"), f"rnn_ref/numpy/{topic}.py"

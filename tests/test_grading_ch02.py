@@ -5,7 +5,6 @@ should, delegation and rebinding the comparison helpers gain nothing."""
 from __future__ import annotations
 
 import pytest
-
 from grading_course import (
     ROOT,
     autograde,

@@ -30,6 +30,8 @@ def rnn_forward(x: torch.Tensor, h0: torch.Tensor, params: dict) -> torch.Tensor
         raise ValueError(f"x must be (N, T, D), got shape {tuple(x.shape)}")
     if h0.dim() != 2 or h0.shape[0] != x.shape[0]:
         raise ValueError(f"h0 must be (N, H) with N = {x.shape[0]}, got shape {tuple(h0.shape)}")
+    if x.shape[1] == 0:
+        raise ValueError("x has no time steps (T = 0)")
     xw = x @ params["W_xh"].T + params["b_h"]
     h, hs = h0, []
     for t in range(x.shape[1]):
