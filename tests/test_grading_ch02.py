@@ -134,6 +134,12 @@ def temporal_affine_forward(hs, params):
     return np.zeros((hs.shape[0], hs.shape[1], params["W_hy"].shape[0])), None"""
 
 
+WARNS = """import warnings
+    warnings.warn("a student's debugging warning", UserWarning)
+    np.exp(np.array([1000.0]))  # RuntimeWarning: overflow, harmless here
+    h = np.tanh(a)"""
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     course = make_course(tmp_path_factory.mktemp("grading"), A)
@@ -152,6 +158,8 @@ def graded(tmp_path_factory):
         "cheat_allclose",
         with_source(solution, "temporal_affine_forward", CHEAT_ALLCLOSE),
     )
+    # Correct code that warns: nbgrader zeroes a test cell with stderr, so the checks must not.
+    submit(course, A, "warns", with_replaced(solution, "rnn_step_forward", "h = np.tanh(a)", WARNS))
     # Tests edited by the student are restored from the gradebook before grading.
     edited = with_source(released, "test_rnn_step_forward_visible", "pass")
     edited = with_replaced(
@@ -177,6 +185,7 @@ def test_every_submission_is_graded(graded):
         "delegate_torch",
         "cheat_allclose",
         "edited_tests",
+        "warns",
         *BUGS,
     }
     assert set(s) == expected
@@ -258,3 +267,8 @@ def test_feedback_and_export_follow(graded):
     assert float(rows["solution"]["raw_score"]) == FULL
     assert float(rows["released"]["raw_score"]) == 0
     assert float(rows["solution"]["max_score"]) == FULL + 2  # the written answer, graded by hand
+
+
+def test_warnings_do_not_cost_points(graded):
+    _, s, _ = graded
+    assert {g: s["warns"][g] for g in AUTO} == AUTO

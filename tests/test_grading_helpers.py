@@ -1,0 +1,199 @@
+"""Unit tests of rnn_ref.grading, without nbgrader: messages, guards, delegation, sealing."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import rnn_ref.grading as grading
+import rnn_ref.numpy as rnp
+from rnn_ref.grading import (
+    DelegationError,
+    GradingError,
+    assert_array,
+    assert_close,
+    guarded_call,
+    trusted_reference,
+)
+from rnn_ref.grading import ch02_rnn as checks
+
+
+def correct_forward(x, h0, params):
+    h, hs = h0, []
+    for t in range(x.shape[1]):
+        h = np.tanh(x[:, t] @ params["W_xh"].T + h @ params["W_hh"].T + params["b_h"])
+        hs.append(h)
+    return np.stack(hs, axis=1), None
+
+
+def test_assert_close_names_the_first_wrong_step_and_not_the_answer():
+    expected = np.arange(24.0).reshape(2, 3, 4) / 10
+    actual = expected.copy()
+    actual[1, 2, 3] += 0.5
+    actual[0, 1, 0] += 0.01
+    with pytest.raises(GradingError) as e:
+        assert_close("hs", actual, expected, dims=("n", "t", "h"))
+    msg = str(e.value)
+    assert "hs is wrong at 2 of 24 entries" in msg
+    assert "first wrong time step is t=1" in msg
+    assert "largest error is 0.5 at [n=1, t=2, h=3]" in msg
+    assert "2.3" not in msg  # the expected value at the worst entry is not revealed
+
+
+def test_assert_close_passes_and_returns_none():
+    assert assert_close("h", np.ones(3) + 1e-9, np.ones(3)) is None
+
+
+@pytest.mark.parametrize(
+    ("actual", "message"),
+    [
+        ((1.0, 2.0), "should be a NumPy array, got a tuple"),
+        (np.array(["a", "b"]), "should hold numbers"),
+        (np.ones((2, 1)), r"has shape \(2, 1\), expected \(2,\)"),
+        (np.array([1.0, np.nan]), r"contains NaN or infinity, first at \[i0=1\]"),
+    ],
+)
+def test_assert_close_explains_bad_outputs(actual, message):
+    with pytest.raises(GradingError, match=message):
+        assert_close("out", actual, np.ones(2))
+
+
+def test_scalar_message_has_no_index():
+    with pytest.raises(GradingError, match=r"^loss is wrong; the error is 0.5$"):
+        assert_close("loss", 1.5, 1.0)
+
+
+def test_guarded_call_reports_not_implemented_and_exceptions():
+    def stub(*args):
+        raise NotImplementedError()
+
+    with pytest.raises(GradingError, match="not implemented yet"):
+        guarded_call("rnn_forward", stub)
+    with pytest.raises(GradingError, match="raised ZeroDivisionError"):
+        guarded_call("f", lambda: 1 / 0)
+    with pytest.raises(GradingError, match="is not a function"):
+        guarded_call("rnn_forward", 3)
+
+
+def test_guarded_call_keeps_warnings_off_stderr(capfd):
+    def noisy():
+        warnings.warn("loud", UserWarning, stacklevel=1)
+        return np.exp(np.array([1e4]))
+
+    out = guarded_call("noisy", noisy)
+    assert np.isinf(out[0])
+    assert capfd.readouterr().err == ""
+    assert grading.last_warnings()[0] == "UserWarning: loud"
+
+
+@pytest.mark.parametrize("how", ["attribute", "bound_at_import", "submodule", "caught"])
+def test_delegation_to_rnn_ref_is_caught(how):
+    from rnn_ref.numpy import rnn_forward as bound
+    from rnn_ref.numpy.rnn import rnn_forward as sub
+
+    def student(x, h0, params):
+        if how == "attribute":
+            return rnp.rnn_forward(x, h0, params)
+        if how == "bound_at_import":
+            return bound(x, h0, params)
+        if how == "submodule":
+            return sub(x, h0, params)
+        try:
+            return bound(x, h0, params)
+        except Exception:
+            return correct_forward(x, h0, params)
+
+    with pytest.raises(DelegationError, match=r"rnn_ref\.numpy\.rnn_forward"):
+        checks.check_forward(student)
+    # The tripwires are gone afterwards: the reference works again.
+    hs, _ = rnp.rnn_forward(np.zeros((1, 2, 3)), np.zeros((1, 4)), _params(3, 4))
+    assert hs.shape == (1, 2, 4)
+
+
+def test_delegation_to_torch_is_caught():
+    import torch
+
+    def student(x, h0, params):
+        cell = torch.nn.RNNCell(x.shape[2], h0.shape[1], dtype=torch.float64)
+        return np.stack([cell(torch.as_tensor(x[:, 0])).detach().numpy()] * x.shape[1], 1), None
+
+    with pytest.raises(DelegationError, match=r"torch\.nn\.RNNCell\.forward"):
+        checks.check_forward(student)
+    assert torch.nn.RNNCell(2, 3)(torch.zeros(1, 2)).shape == (1, 3)
+
+
+def test_autograd_can_be_forbidden():
+    import torch
+
+    def uses_autograd():
+        x = torch.ones(2, requires_grad=True)
+        (x * x).sum().backward()
+        return x.grad.numpy()
+
+    with pytest.raises(DelegationError, match="backward"):
+        guarded_call("dx", uses_autograd, autograd=True)
+    assert guarded_call("dx", uses_autograd).tolist() == [2.0, 2.0]
+
+
+def test_rebound_numpy_is_restored_before_checking():
+    saved = np.allclose, np.testing.assert_allclose, np.abs
+    try:
+        np.allclose = lambda *a, **k: True
+        np.testing.assert_allclose = lambda *a, **k: None
+        np.abs = lambda a: np.zeros_like(a)
+
+        def zeros(x, h0, params):
+            return np.zeros((x.shape[0], x.shape[1], h0.shape[1])), None
+
+        with pytest.raises(GradingError, match="hs is wrong"):
+            checks.check_forward(zeros)
+        assert np.allclose is saved[0] and np.abs is saved[2]
+    finally:
+        np.allclose, np.testing.assert_allclose, np.abs = saved
+
+
+def test_grading_modules_are_sealed():
+    with pytest.raises(AttributeError, match="read-only"):
+        grading.assert_close = lambda *a, **k: None
+    with pytest.raises(AttributeError, match="read-only"):
+        checks.check_forward = lambda f: None
+    with pytest.raises(AttributeError, match="read-only"):
+        del grading.assert_array
+
+
+def test_trusted_reference_ignores_patches_to_rnn_ref(monkeypatch):
+    monkeypatch.setattr(rnp, "rnn_forward", correct_forward)
+    ref = trusted_reference("rnn_ref.numpy")
+    assert ref is not rnp and ref.rnn_forward is not rnp.rnn_forward
+    assert ref.rnn_forward.__module__.startswith("_rnn_ref_trusted_")
+
+
+def test_checks_accept_a_correct_implementation():
+    checks.check_forward(correct_forward)
+
+
+def test_checks_insist_on_out_cache_pairs():
+    with pytest.raises(GradingError, match=r"should return \(hs, cache\)"):
+        checks.check_forward(lambda x, h0, p: correct_forward(x, h0, p)[0])
+
+
+def test_checks_catch_in_place_modification():
+    def mutates(x, h0, params):
+        out = correct_forward(x, h0, params)
+        x *= 2
+        return out
+
+    with pytest.raises(GradingError, match="modified its input x in place"):
+        checks.check_forward(mutates)
+
+
+def test_assert_array_wants_an_array():
+    assert assert_array("h", np.array([[1, 2]]), (1, 2)).shape == (1, 2)
+    with pytest.raises(GradingError, match="should be a NumPy array, got a list"):
+        assert_array("h", [[1.0, 2.0]], (1, 2))
+
+
+def _params(D, H):
+    return {"W_xh": np.zeros((H, D)), "W_hh": np.zeros((H, H)), "b_h": np.zeros(H)}
