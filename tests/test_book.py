@@ -29,7 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILT_HTML = ROOT / "_build" / "html"
 
 # Pages that must exist, relative to the HTML root. A new chapter adds its page here.
-PAGES = ["book/intro.html", "book/ch02_rnn.html", "book/references.html"]
+PAGES = [
+    "book/intro.html",
+    "book/ch02_rnn.html",
+    "exercises/ch02_rnn/ch02_rnn.html",
+    "book/references.html",
+]
 # Pages executed at build time: they must show rendered output, figures, and no error output.
 EXECUTED_PAGES = ["book/ch02_rnn.html"]
 # Minimum number of figures (<img> of an executed output) per executed page.
@@ -123,6 +128,69 @@ def test_math_is_rendered(html_root, page):
     assert "mathjax" in html.lower(), f"{page} does not load MathJax"
     # No raw dollar math left unparsed (e.g. a missing dollarmath extension).
     assert "$$" not in re.sub(r"<(script|pre)\b.*?</\1>", "", html, flags=re.S)
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if found := shutil.which(name):
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def served(html_root):
+    """The built book on a local HTTP server (MathJax loads its fonts and parts over HTTP)."""
+    import functools
+    import http.server
+    import threading
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html_root))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("page", "at_least"), [("book/intro.html", 10), ("book/ch02_rnn.html", 50)]
+)
+def test_math_renders_in_a_browser(served, tmp_path, page, at_least):
+    """MathJax (served from the book itself, no CDN) typesets the math in headless Chromium.
+
+    .ci/run installs Chromium and sets RNN_REQUIRE_BROWSER=1, so CI cannot skip this.
+    """
+    browser = _chromium()
+    if browser is None:
+        if os.environ.get("RNN_REQUIRE_BROWSER") == "1":
+            pytest.fail("RNN_REQUIRE_BROWSER=1 but no chromium is installed")
+        pytest.skip("no chromium to render the page (apt-get install chromium)")
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-quic",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path}",
+        "--virtual-time-budget=15000",
+        "--dump-dom",
+    ]
+    proc = subprocess.run(
+        [browser, *flags, f"{served}/{page}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    dom = proc.stdout
+    assert "</html>" in dom, f"chromium did not render {page}: {proc.stderr[-2000:]}"
+    typeset = dom.count("<mjx-container")
+    assert typeset >= at_least, f"{page}: MathJax typeset {typeset} formulas, expected {at_least}+"
+    assert "<mjx-merror" not in dom, f"{page}: MathJax reports a TeX error"
 
 
 @pytest.mark.parametrize("page", EXECUTED_PAGES)
