@@ -31,6 +31,7 @@ import builtins
 import contextlib
 import importlib
 import importlib.util
+import inspect
 import sys
 import types
 import warnings
@@ -39,7 +40,18 @@ import numpy
 import numpy.linalg
 import numpy.testing
 
-__all__ = ["DelegationError", "GradingError", "restore_numpy", "guarded_call", "trusted_reference"]
+from . import _record
+
+__all__ = [
+    "DelegationError",
+    "GradingError",
+    "guarded_call",
+    "recording",
+    "replay",
+    "replaying",
+    "restore_numpy",
+    "trusted_reference",
+]
 
 
 class GradingError(AssertionError):
@@ -128,7 +140,7 @@ def _targets(autograd: bool):
     for pkg in ("rnn_ref.numpy", "rnn_ref.torch"):
         try:
             module = importlib.import_module(pkg)
-        except ImportError:  # rnn_ref.torch needs torch
+        except (ImportError, OSError):  # no torch, or unreadable in the grading sandbox
             continue
         for name in getattr(module, "__all__", ()):
             obj = getattr(module, name, None)
@@ -196,21 +208,99 @@ def _no_delegation(autograd: bool):
             u()
 
 
+_replay = [None]  # the grader installs a _record.Replay here while it re-runs test cells
+_torch_missing = [False]
+
+
+def replaying() -> bool:
+    """True in the grader's process while it re-runs a test cell against recorded results."""
+    return _replay[0] is not None
+
+
+def recording() -> bool:
+    """True in a student's kernel run by the class-scale grader: only record, never judge."""
+    return _replay[0] is None and _record.record_dir() is not None
+
+
+@contextlib.contextmanager
+def replay(records: list[dict], missing: str):
+    """Make :func:`guarded_call` return ``records`` in order (grader side)."""
+    _replay[0] = _record.Replay(records, missing)
+    try:
+        yield _replay[0]
+    finally:
+        _replay[0] = None
+
+
+def _snapshot(value):
+    if isinstance(value, numpy.ndarray):
+        return value.copy()
+    if isinstance(value, dict):
+        return {k: v.copy() for k, v in value.items() if isinstance(v, numpy.ndarray)}
+    return None
+
+
+def _changed(before, value) -> str | None:
+    """The first part of an input that differs from its snapshot, '' for the whole, or None."""
+    same = numpy.array_equal
+    if isinstance(before, numpy.ndarray):
+        ok = isinstance(value, numpy.ndarray) and value.shape == before.shape
+        return None if ok and same(before, value, equal_nan=True) else ""
+    if isinstance(before, dict):
+        for k, v in before.items():
+            now = value.get(k) if isinstance(value, dict) else None
+            if not (
+                isinstance(now, numpy.ndarray)
+                and now.shape == v.shape
+                and same(v, now, equal_nan=True)
+            ):
+                return f"[{k!r}]"
+    return None
+
+
+def _arg_names(fn, n: int) -> list[str]:
+    try:
+        names = [p.name for p in inspect.signature(fn).parameters.values()]
+    except (TypeError, ValueError):
+        names = []
+    return [names[i] if i < len(names) else f"argument {i + 1}" for i in range(n)]
+
+
 def guarded_call(name: str, fn, *args, autograd: bool = False):
     """Call a student's ``fn(*args)`` with delegation forbidden and warnings recorded.
 
     Returns the result. Raises :class:`GradingError` that names ``name`` if ``fn`` is not
-    callable, is not implemented, raises, or delegated (even if it caught the exception).
+    callable, is not implemented, raises, delegated (even if it caught the exception) or
+    modified one of its inputs in place. Under the class-scale grader the outcome is also
+    recorded, and at replay it is read back instead of calling anything (see ``_record``).
     """
+    if _replay[0] is not None:
+        return _replay[0].next(name)
+    try:
+        result = _call(name, fn, args, autograd)
+    except DelegationError as e:
+        _record.write(name, "delegation", str(e))
+        raise
+    except GradingError as e:
+        _record.write(name, "error", str(e))
+        raise
+    _record.write(name, "ok", result=result)
+    return result
+
+
+def _call(name, fn, args, autograd):
     if not callable(fn):
         raise GradingError(
             f"{name} is not a function (it is a {type(fn).__name__}); was it overwritten?"
         )
-    if autograd or "torch" not in sys.modules:
-        with contextlib.suppress(ImportError):
+    if not _torch_missing[0] and (autograd or "torch" not in sys.modules):
+        try:
             importlib.import_module("torch")  # so an import inside the student's code is covered
+        except (ImportError, OSError):  # not installed, or unreadable in the grading sandbox
+            _torch_missing[0] = True
     restore_numpy()
     del _trips[:]
+    before = [_snapshot(a) for a in args]
     with warnings.catch_warnings(record=True) as caught, numpy.errstate(all="ignore"):
         warnings.simplefilter("always")
         with _no_delegation(autograd):
@@ -224,11 +314,19 @@ def guarded_call(name: str, fn, *args, autograd: bool = False):
                 ) from None
             except Exception as e:
                 raise GradingError(f"{name} raised {type(e).__name__}: {e}") from e
+            except (SystemExit, KeyboardInterrupt) as e:  # sys.exit(), or a time limit's interrupt
+                raise GradingError(f"{name} raised {type(e).__name__}; it must return") from e
     if _trips:
         raise DelegationError(
             f"{name} called {_trips[0]}; a reference implementation earns no credit while grading."
         )
     restore_numpy()
+    for arg_name, b, a in zip(_arg_names(fn, len(args)), before, args, strict=True):
+        part = _changed(b, a)
+        if part is not None:
+            raise GradingError(
+                f"{name} modified its input {arg_name}{part} in place; inputs must not change"
+            )
     _last_warnings[:] = [f"{w.category.__name__}: {w.message}" for w in caught]
     return result
 
