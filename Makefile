@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # Tools the venv provides call each other by name (nbgrader runs `alembic`).
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help env book test test-fast exercises lint bench clean
+.PHONY: help env book test exercises lint bench grade clean
 
 help:
 	@echo "make book       create .venv if missing, install, build the HTML book into _build/html"
@@ -16,6 +16,7 @@ help:
 	@echo "make exercises  regenerate exercises/ from solutions/ with nbgrader"
 	@echo "make lint       ruff"
 	@echo "make bench      run the benchmarks in bench/"
+	@echo "make grade A=ch02_rnn S=submitted [J=2]   grade a class (rnn-course grade)"
 
 env: $(STAMP)
 
@@ -45,6 +46,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_rnn_cpu.py
+	$(PY) bench/bench_grading.py
+
+# Grade a class: make grade A=<assignment id> S=<submissions folder or zip> [J=<workers>]
+grade: $(STAMP)
+	@test -n "$(A)" -a -n "$(S)" || { echo "usage: make grade A=ch02_rnn S=submitted [J=2]"; exit 2; }
+	$(BIN)/rnn-course grade $(A) $(S) $(if $(J),--jobs $(J))
 
 clean:
 	rm -rf _build

@@ -49,9 +49,9 @@ def grade_local(
         if not pending:
             break
         ctx = multiprocessing.get_context("forkserver")
-        with cf.ProcessPoolExecutor(
-            max_workers=jobs, mp_context=ctx, max_tasks_per_child=25
-        ) as pool:
+        # No max_tasks_per_child: with it, CPython 3.11's pool can hang when it replaces a
+        # worker; each grading closes what it opened instead.
+        with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
             futures = {pool.submit(grade_submission, s, assignment): s for s in pending}
             retry = []
             for fut in cf.as_completed(futures):

@@ -3,6 +3,7 @@ test cell's calls to student code returned (the records of ``rnn_ref.grading._re
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,11 +157,18 @@ def run(nb, sandbox: Path, limits: Limits, deny_packages, test_cells: set[int]) 
             result.stopped or f"the notebook could not be run ({type(e).__name__}: {e})"
         )
     finally:
-        try:
+        # Close everything this run opened: a worker grades many notebooks in one process.
+        if getattr(client, "kc", None) is not None:
+            with contextlib.suppress(Exception):
+                client.kc.stop_channels()
+        with contextlib.suppress(Exception):
             if km.has_kernel:
                 km.shutdown_kernel(now=True)
-        except Exception:
-            pass
+            else:
+                km.cleanup_resources()
+        with contextlib.suppress(Exception):
+            if not km.context.closed:
+                km.context.destroy(linger=0)
         kill_descendants()
     result.truncated = client.truncated
     return result

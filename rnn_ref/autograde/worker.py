@@ -89,7 +89,7 @@ def grade_submission(sub: Submission, assignment: Assignment, workdir: str | Non
     try:
         student_nb = _read(sub)
     except ValueError as e:
-        return _zero(assignment, sub, f"not graded: {e}", t0)
+        return _zero(assignment, sub, f"0 points: {e}", t0)
     source, release = assignment.source_nb(), assignment.release_nb()
     nb, notes = merge(source, release, student_nb)
     problems = ([sub.problem] if sub.problem else []) + notes
