@@ -21,7 +21,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,7 +58,6 @@ HOSTILE = [
 
 
 def make_class(n: int) -> dict[str, bytes]:
-    warnings.simplefilter("ignore")  # nbformat warns about the duplicated cells, on purpose
     solution = read(ROOT / "solutions" / A / f"{A}.ipynb")
     release = read(ROOT / "exercises" / A / f"{A}.ipynb")
     hostile = batch()
@@ -158,6 +156,7 @@ def main() -> None:
             for r in csv.DictReader((tmp / "out" / "grades.csv").open())
         }
         same = sum(plain_scores.get(s) == v for s, v in our_scores.items())
+        differ = sorted(s for s, v in our_scores.items() if plain_scores.get(s) != v)
 
     cpus = len(os.sched_getaffinity(0))
     print(
@@ -170,10 +169,12 @@ def main() -> None:
         f"({len(our_scores)} graded)"
     )
     print(f"  ratio nbgrader / rnn-course: {plain / ours:.2f}x")
-    print(
-        f"  same total from both: {same} of {len(our_scores)} (differences: the hostile ones "
-        "nbgrader is fooled by or cannot grade)"
-    )
+    print(f"  same total from both: {same} of {len(our_scores)}")
+    for student in differ:
+        print(
+            f"    {student}: nbgrader {plain_scores.get(student, 'no grade')}, "
+            f"rnn-course {our_scores[student]:g}"
+        )
 
 
 if __name__ == "__main__":

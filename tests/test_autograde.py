@@ -84,7 +84,9 @@ def _duplicate_tests(nb):
     for c in nb.cells:
         out.append(c)
         if c.metadata.get("nbgrader", {}).get("grade_id") in TEST_IDS:
-            out.append(nbformat.from_dict(json.loads(json.dumps(c))))
+            copy = nbformat.from_dict(json.loads(json.dumps(c)))
+            copy["id"] = f"{c['id']}-again"  # same grade_id (the point), distinct cell id
+            out.append(copy)
     nb.cells = out
     return nb
 
@@ -204,19 +206,9 @@ assert_close = lambda *a, **k: None""",
             0,
             None,
         ),  # breaking the recorder records nothing
-        "read_solution": (
-            added(
-                RELEASE,
-                "setup",
-                f"""import json
-src = json.load(open({str(ROOT / "solutions" / A / (A + ".ipynb"))!r}))
-for c in src["cells"]:
-    if c["cell_type"] == "code" and "BEGIN SOLUTION" in "".join(c["source"]):
-        exec("".join(c["source"]))""",
-            ),
-            0 if LANDLOCK else FULL,
-            None,
-        ),
+        # Each answer cell loads the instructor's solution of that cell from disk: full marks
+        # anywhere the file is readable, 0 in the sandbox.
+        "read_solution": (_stealing(RELEASE), 0 if LANDLOCK else FULL, None),
         "delegate_numpy": (
             with_source(
                 sol,
@@ -271,6 +263,24 @@ for c in src["cells"]:
         ),
     }
     return cases
+
+
+STEAL = """import json
+for _c in json.load(open({path!r}))["cells"]:
+    if _c.get("metadata", {{}}).get("nbgrader", {{}}).get("grade_id") == {gid!r}:
+        exec("".join(_c["source"]))"""
+
+
+def _stealing(nb):
+    path = str(ROOT / "solutions" / A / f"{A}.ipynb")
+    for gid in (
+        "rnn_step_forward",
+        "rnn_forward",
+        "temporal_affine_forward",
+        "softmax_loss_forward",
+    ):
+        nb = with_source(nb, gid, STEAL.format(path=path, gid=gid))
+    return nb
 
 
 def _forged(nb):
