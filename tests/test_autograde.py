@@ -16,6 +16,7 @@ import nbformat
 import psutil
 import pytest
 from grading_course import ROOT, nbgrader, read, with_replaced, with_source
+from test_grading_ch02 import DELEGATE_TORCH
 
 from rnn_ref.autograde.sandbox import enforced
 
@@ -220,23 +221,7 @@ assert_close = lambda *a, **k: None""",
             FULL - SEQ,
             None,
         ),
-        "delegate_torch": (
-            with_source(
-                sol,
-                "rnn_forward",
-                """def rnn_forward(x, h0, params):
-    import torch
-    m = torch.nn.RNN(x.shape[2], h0.shape[1], batch_first=True, dtype=torch.float64)
-    with torch.no_grad():
-        m.weight_ih_l0.copy_(torch.as_tensor(params["W_xh"]))
-        m.weight_hh_l0.copy_(torch.as_tensor(params["W_hh"]))
-        m.bias_ih_l0.copy_(torch.as_tensor(params["b_h"]))
-        m.bias_hh_l0.zero_()
-        return m(torch.as_tensor(x), torch.as_tensor(h0)[None])[0].numpy(), None""",
-            ),
-            FULL - SEQ,
-            None,
-        ),
+        "delegate_torch": (with_source(sol, "rnn_forward", DELEGATE_TORCH), FULL - SEQ, None),
         "fake_passed": (
             with_source(
                 zeros,

@@ -304,16 +304,7 @@ def write_allowlist(sandbox_dir: Path | str) -> list[str]:
 
 
 # --- the kernel process restricting itself --------------------------------------------------
-_libc = None
-
-
-def _lib():
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-        _libc.prctl.restype = ctypes.c_int
-        _libc.syscall.restype = ctypes.c_long
-    return _libc
+_lib = landlock._lib  # the C library, loaded once, with prctl/syscall return types set
 
 
 def _prctl(option: int, *args: int) -> int:
