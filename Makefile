@@ -46,6 +46,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/bench_rnn_cpu.py
+	$(PY) bench/bench_lstm_cpu.py
 	$(PY) bench/bench_grading.py
 
 # Grade a class: make grade A=<assignment id> S=<submissions folder or zip> [J=<workers>]

@@ -27,8 +27,8 @@ DEFAULT_SHAPES = "64x100x256x256,32x50x128x128"
 QUICK_SHAPES = "4x10x16x16"
 
 
-def parse_args(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(argv=None, doc=None):
+    ap = argparse.ArgumentParser(description=(doc or __doc__).split("\n\n")[0])
     ap.add_argument(
         "--shapes", default=None, help=f"comma-separated NxTxDxH (default {DEFAULT_SHAPES})"
     )
@@ -184,8 +184,11 @@ def bench_shape(shape, args, np_dtype, t_dtype):
     return N, T, D, H, tn, tt, diff
 
 
-def main(argv=None):
-    args = parse_args(argv)
+def main(argv=None, bench=None, doc=None):
+    """Run the benchmark; ``bench`` (default :func:`bench_shape`) times one shape, so that
+    bench_lstm_cpu.py reuses this header, thread set-up and table."""
+    args = parse_args(argv, doc)
+    bench = bench or bench_shape
     # Before numpy and torch are imported, so that every pool starts at this size.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(args.threads)
@@ -230,7 +233,7 @@ def main(argv=None):
     print("-" * len(header))
     rows = []
     for shape in args.shapes:
-        row = bench_shape(shape, args, np_dtype, t_dtype)
+        row = bench(shape, args, np_dtype, t_dtype)
         rows.append(row)
         N, T, D, H, tn, tt, diff = row
         med_n, med_t = statistics.median(tn) * 1e3, statistics.median(tt) * 1e3

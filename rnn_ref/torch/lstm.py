@@ -1,0 +1,135 @@
+r"""The LSTM in PyTorch: functional step and sequence, and a drop-in ``nn.Module``.
+
+Same equations and symbols as :mod:`rnn_ref.numpy.lstm`, gate blocks in PyTorch's order
+i, f, g, o:
+
+.. math::
+
+   (a_i, a_f, a_g, a_o) = W_x x_t + W_h h_{t-1} + b, \quad
+   i, f, o = \sigma(a_i, a_f, a_o), \quad g = \tanh(a_g), \\
+   c_t = f \odot c_{t-1} + i \odot g, \qquad h_t = o \odot \tanh(c_t)
+
+batch-first. Autograd provides the backward pass; the code runs on whatever device its tensors
+are on.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = ["lstm_step", "lstm_forward", "LSTM"]
+
+
+def _cell(a: torch.Tensor, c_prev: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """From the pre-activations a (N, 4H) and c_prev (N, H), the new (h, c)."""
+    a_i, a_f, a_g, a_o = a.chunk(4, dim=1)
+    i, f, g, o = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.tanh(a_g), torch.sigmoid(a_o)
+    c = f * c_prev + i * g
+    return o * torch.tanh(c), c
+
+
+def lstm_step(x: torch.Tensor, state, params: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """One step: x (N, D), state ``(h_prev, c_prev)`` each (N, H) -> ``(h, c)`` each (N, H).
+
+    ``params``: ``W_x`` (4H, D), ``W_h`` (4H, H), ``b`` (4H,), gate blocks i, f, g, o.
+    """
+    h_prev, c_prev = state
+    return _cell(x @ params["W_x"].T + h_prev @ params["W_h"].T + params["b"], c_prev)
+
+
+def _scan(x: torch.Tensor, state, params: dict):
+    """All hidden states and the last (h, c)."""
+    if x.dim() != 3:
+        raise ValueError(f"x must be (N, T, D), got shape {tuple(x.shape)}")
+    if not isinstance(state, (tuple, list)) or len(state) != 2:
+        raise TypeError("state must be a pair (h0, c0) of tensors")
+    h, c = state
+    for name, s in (("h0", h), ("c0", c)):
+        if s.dim() != 2 or s.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"{name} must be (N, H) with N = {x.shape[0]}, got shape {tuple(s.shape)}"
+            )
+    if h.shape != c.shape:
+        raise ValueError(
+            f"h0 and c0 must have the same shape, got {tuple(h.shape)} and {tuple(c.shape)}"
+        )
+    if x.shape[1] == 0:
+        raise ValueError("x has no time steps (T = 0)")
+    # The input projections of all steps are one matrix product; the loop does the rest.
+    xw = x @ params["W_x"].T + params["b"]
+    W_hT = params["W_h"].T
+    hs = []
+    for t in range(x.shape[1]):
+        h, c = _cell(xw[:, t] + h @ W_hT, c)
+        hs.append(h)
+    return torch.stack(hs, dim=1), (h, c)
+
+
+def lstm_forward(x: torch.Tensor, state, params: dict) -> torch.Tensor:
+    """All hidden states for inputs x (N, T, D) from ``(h0, c0)`` (each (N, H)): hs (N, T, H)."""
+    return _scan(x, state, params)[0]
+
+
+class LSTM(nn.Module):
+    """A one-layer LSTM whose parameters and ``state_dict`` keys are ``torch.nn.LSTM``'s.
+
+    ``weight_ih_l0`` is W_x (4H, D), ``weight_hh_l0`` is W_h (4H, H), and
+    ``bias_ih_l0 + bias_hh_l0`` is b (4H,) (torch keeps two biases; only their sum matters);
+    rows in gate order i, f, g, o. Either module loads the other's ``state_dict`` with
+    ``strict=True``.
+
+    ``forward(x, hx=None)`` takes x (N, T, D) (always batch-first) and ``hx = (h0, c0)``, each
+    (1, N, H), like ``torch.nn.LSTM(batch_first=True)``, and returns ``(hs, (h_n, c_n))`` with
+    hs (N, T, H), h_n and c_n (1, N, H).
+    """
+
+    mode = "LSTM"
+
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
+    ):
+        super().__init__()
+        if input_size < 1 or hidden_size < 1:
+            raise ValueError(
+                f"sizes must be positive, got input_size={input_size}, hidden_size={hidden_size}"
+            )
+        kw = {"device": device, "dtype": dtype}
+        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
+        self.weight_ih_l0 = nn.Parameter(torch.empty(4 * hidden_size, input_size, **kw))
+        self.weight_hh_l0 = nn.Parameter(torch.empty(4 * hidden_size, hidden_size, **kw))
+        if bias:
+            self.bias_ih_l0 = nn.Parameter(torch.empty(4 * hidden_size, **kw))
+            self.bias_hh_l0 = nn.Parameter(torch.empty(4 * hidden_size, **kw))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as ``torch.nn.LSTM`` initialises."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def params(self) -> dict:
+        """The parameters under the equations' names (b is the sum of torch's two biases)."""
+        W = self.weight_ih_l0
+        b = self.bias_ih_l0 + self.bias_hh_l0 if self.bias else W.new_zeros(4 * self.hidden_size)
+        return {"W_x": W, "W_h": self.weight_hh_l0, "b": b}
+
+    def forward(self, x: torch.Tensor, hx=None):
+        if x.dim() != 3 or x.shape[2] != self.input_size:
+            raise ValueError(f"x must be (N, T, {self.input_size}), got shape {tuple(x.shape)}")
+        N, H = x.shape[0], self.hidden_size
+        if hx is None:
+            hx = (x.new_zeros(1, N, H), x.new_zeros(1, N, H))
+        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
+            raise TypeError("hx must be a pair (h0, c0) of tensors, each (1, N, H)")
+        for name, s in zip(("h0", "c0"), hx, strict=True):
+            if s.shape != (1, N, H):
+                raise ValueError(f"{name} must be (1, {N}, {H}), got shape {tuple(s.shape)}")
+        hs, (h, c) = _scan(x, (hx[0][0], hx[1][0]), self.params())
+        return hs, (h.unsqueeze(0), c.unsqueeze(0))
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
