@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._activations import sigmoid
 from ._checks import as_float_array, get_params
 
 __all__ = ["gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward"]
@@ -71,16 +72,6 @@ def _gru_params(params, D: int, H: int) -> dict[str, np.ndarray]:
         ) from None
 
 
-def _sigmoid(a: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """Numerically stable logistic function, written into ``out`` (which may be ``a``).
-
-    ``exp(-|a|)`` never overflows: sigma(a) = 1 / (1 + e) for a >= 0 and e / (1 + e) for a < 0.
-    """
-    e = np.exp(-np.abs(a))
-    np.divide(np.where(a >= 0, 1, e), 1 + e, out=out)
-    return out
-
-
 def _cell_forward(g, h_prev, W_h, b_h, reset, aux, h_out):
     """The recurrent part of one step, in place on preallocated (N, ·) buffers.
 
@@ -94,12 +85,12 @@ def _cell_forward(g, h_prev, W_h, b_h, reset, aux, h_out):
     if reset == "after":
         gh = h_prev @ W_h.T + b_h  # one fused (N, 3H) product for the three gates
         grz += gh[:, : 2 * H]
-        _sigmoid(grz, out=grz)
+        sigmoid(grz, out=grz)
         aux[...] = gh[:, 2 * H :]
         gn += grz[:, :H] * aux
     else:
         grz += h_prev @ W_h[: 2 * H].T + b_h[: 2 * H]
-        _sigmoid(grz, out=grz)
+        sigmoid(grz, out=grz)
         np.multiply(grz[:, :H], h_prev, out=aux)  # r * h_prev, then the n block's product
         gn += aux @ W_h[2 * H :].T + b_h[2 * H :]
     np.tanh(gn, out=gn)

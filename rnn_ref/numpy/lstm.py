@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._activations import sigmoid
 from ._checks import as_float_array, get_params
 
 __all__ = [
@@ -61,11 +62,6 @@ _PEEPHOLES = ("w_ci", "w_cf", "w_co")
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
-
-
-def _sigmoid(a: np.ndarray) -> np.ndarray:
-    """sigma(a) = 1 / (1 + exp(-a)), as 0.5 * (1 + tanh(a / 2)): no overflow for any a."""
-    return 0.5 * (1.0 + np.tanh(0.5 * a))
 
 
 def _lstm_params(params, D: int, H: int, peephole: bool) -> dict[str, np.ndarray]:
@@ -112,11 +108,11 @@ def _step_forward(x, h_prev, c_prev, p, peephole):
     if peephole:
         a_i = a_i + p["w_ci"] * c_prev
         a_f = a_f + p["w_cf"] * c_prev
-    i, f, g = _sigmoid(a_i), _sigmoid(a_f), np.tanh(a_g)
+    i, f, g = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g)
     c = f * c_prev + i * g
     if peephole:
         a_o = a_o + p["w_co"] * c
-    o = _sigmoid(a_o)
+    o = sigmoid(a_o)
     tc = np.tanh(c)
     h = o * tc
     cache = (x, h_prev, c_prev, i, f, g, o, c, tc, p, peephole)
