@@ -1,6 +1,16 @@
 """NumPy backend: pure functions, ``forward -> (out, cache)`` and ``backward(dout, cache)``."""
 
+from .bptt import grad_check, rnn_loss_and_grads, truncated_bptt_chunks, truncated_bptt_grads
 from .gradcheck import numerical_gradient, rel_error
+from .gradients import (
+    clip_by_norm,
+    clip_by_value,
+    identity_init,
+    jacobian_norms,
+    jacobian_product,
+    orthogonal_init,
+    scaled_init,
+)
 from .gru import gru_backward, gru_forward, gru_step_backward, gru_step_forward
 from .lstm import (
     lstm_backward,
@@ -19,8 +29,29 @@ from .output import (
     temporal_affine_forward,
 )
 from .rnn import rnn_backward, rnn_forward, rnn_step_backward, rnn_step_forward
+from .sequences import fit_ar, mae, mse, one_hot, predict_ar, sliding_windows
 
 __all__ = [
+    # ch01_sequences
+    "sliding_windows",
+    "one_hot",
+    "fit_ar",
+    "predict_ar",
+    "mse",
+    "mae",
+    # ch03_bptt
+    "rnn_loss_and_grads",
+    "grad_check",
+    "truncated_bptt_chunks",
+    "truncated_bptt_grads",
+    # ch04_gradients
+    "jacobian_product",
+    "jacobian_norms",
+    "clip_by_norm",
+    "clip_by_value",
+    "orthogonal_init",
+    "identity_init",
+    "scaled_init",
     "rnn_step_forward",
     "rnn_step_backward",
     "rnn_forward",

@@ -42,3 +42,14 @@ def get_params(params, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarr
             raise ValueError(f"params[{key!r}] must have shape {want}, got {arr.shape}")
         out[key] = arr
     return out
+
+
+def sequence_inputs(x, h0, h0_name: str = "h0") -> tuple[np.ndarray, np.ndarray]:
+    """``x`` as (N, T, D) with T >= 1 and ``h0`` as (N, H), checked against each other."""
+    x = as_float_array("x", x, 3)
+    h0 = as_float_array(h0_name, h0, 2)
+    if h0.shape[0] != x.shape[0]:
+        raise ValueError(f"x has batch size {x.shape[0]} but {h0_name} has {h0.shape[0]}")
+    if x.shape[1] == 0:
+        raise ValueError("x has no time steps (T = 0)")
+    return x, h0

@@ -46,7 +46,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._activations import sigmoid
-from ._checks import as_float_array, get_params
+from ._checks import as_float_array, get_params, sequence_inputs
 
 __all__ = ["gru_step_forward", "gru_step_backward", "gru_forward", "gru_backward"]
 
@@ -232,13 +232,8 @@ def gru_forward(x, h0, params, reset="after"):
         cache: what :func:`gru_backward` needs.
     """
     reset = _check_reset(reset)
-    x = as_float_array("x", x, 3)
-    h0 = as_float_array("h0", h0, 2)
+    x, h0 = sequence_inputs(x, h0)
     N, T, D = x.shape
-    if h0.shape[0] != N:
-        raise ValueError(f"x has batch size {N} but h0 has {h0.shape[0]}")
-    if T == 0:
-        raise ValueError("x has no time steps (T = 0)")
     H = h0.shape[1]
     p = _gru_params(params, D, H)
     dtype = np.result_type(x, h0, *p.values())

@@ -43,7 +43,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._activations import sigmoid
-from ._checks import as_float_array, get_params
+from ._checks import as_float_array, get_params, sequence_inputs
 
 __all__ = [
     "lstm_step_forward",
@@ -224,13 +224,9 @@ def lstm_peephole_step_backward(dstate, cache):
 
 
 def _forward(x, state, params, peephole):
-    x = as_float_array("x", x, 3)
     h0, c0 = _state(("h0", "c0"), state)
+    x, h0 = sequence_inputs(x, h0)
     N, T, D = x.shape
-    if h0.shape[0] != N:
-        raise ValueError(f"x has batch size {N} but h0 has {h0.shape[0]}")
-    if T == 0:
-        raise ValueError("x has no time steps (T = 0)")
     H = h0.shape[1]
     p = _lstm_params(params, D, H, peephole)
     dtype = np.result_type(x, h0, c0, *p.values())

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_float_array, get_params
+from ._checks import as_float_array, get_params, sequence_inputs
 
 __all__ = ["rnn_step_forward", "rnn_step_backward", "rnn_forward", "rnn_backward"]
 
@@ -85,13 +85,8 @@ def rnn_forward(x, h0, params):
         hs: hidden states h_1 ... h_T, (N, T, H).
         cache: what :func:`rnn_backward` needs.
     """
-    x = as_float_array("x", x, 3)
-    h0 = as_float_array("h0", h0, 2)
+    x, h0 = sequence_inputs(x, h0)
     N, T, D = x.shape
-    if h0.shape[0] != N:
-        raise ValueError(f"x has batch size {N} but h0 has {h0.shape[0]}")
-    if T == 0:
-        raise ValueError("x has no time steps (T = 0)")
     H = h0.shape[1]
     p = _rnn_params(params, D, H)
     dtype = np.result_type(x, h0, p["W_xh"], p["W_hh"], p["b_h"])
