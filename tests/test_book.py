@@ -32,13 +32,14 @@ BUILT_HTML = ROOT / "_build" / "html"
 PAGES = [
     "book/intro.html",
     "book/ch02_rnn.html",
+    "book/ch04_gradients.html",
     "exercises/ch02_rnn/ch02_rnn.html",
     "book/references.html",
 ]
 # Pages executed at build time: they must show rendered output, figures, and no error output.
-EXECUTED_PAGES = ["book/ch02_rnn.html"]
+EXECUTED_PAGES = ["book/ch02_rnn.html", "book/ch04_gradients.html"]
 # Minimum number of figures (<img> of an executed output) per executed page.
-MIN_FIGURES = {"book/ch02_rnn.html": 4}
+MIN_FIGURES = {"book/ch02_rnn.html": 4, "book/ch04_gradients.html": 3}
 
 SOURCE_GLOBS = [
     "_config.yml",
