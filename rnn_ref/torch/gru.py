@@ -17,10 +17,9 @@ provides the backward pass; the code runs on whatever device its tensors are on.
 
 from __future__ import annotations
 
-import math
-
 import torch
-from torch import nn
+
+from ._module import Recurrent
 
 __all__ = ["gru_step", "gru_forward", "GRU"]
 
@@ -85,7 +84,7 @@ def gru_forward(
     return torch.stack(hs, dim=1)
 
 
-class GRU(nn.Module):
+class GRU(Recurrent):
     """A one-layer GRU whose parameters and ``state_dict`` keys are ``torch.nn.GRU``'s.
 
     ``weight_ih_l0`` is W_x (3H, D), ``weight_hh_l0`` is W_h (3H, H), ``bias_ih_l0`` is b_x and
@@ -100,6 +99,8 @@ class GRU(nn.Module):
 
     mode = "GRU"
 
+    gates = 3
+
     def __init__(
         self,
         input_size: int,
@@ -109,54 +110,18 @@ class GRU(nn.Module):
         device=None,
         dtype=None,
     ):
-        super().__init__()
-        if input_size < 1 or hidden_size < 1:
-            raise ValueError(
-                f"sizes must be positive, got input_size={input_size}, hidden_size={hidden_size}"
-            )
-        kw = {"device": device, "dtype": dtype}
-        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.reset = _check_reset(reset)
-        G = 3 * hidden_size
-        self.weight_ih_l0 = nn.Parameter(torch.empty(G, input_size, **kw))
-        self.weight_hh_l0 = nn.Parameter(torch.empty(G, hidden_size, **kw))
-        if bias:
-            self.bias_ih_l0 = nn.Parameter(torch.empty(G, **kw))
-            self.bias_hh_l0 = nn.Parameter(torch.empty(G, **kw))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as ``torch.nn.GRU`` initialises."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
 
     def params(self) -> dict:
         """The parameters under the equations' names (zero biases when ``bias=False``)."""
-        W = self.weight_ih_l0
-        if self.bias:
-            b_x, b_h = self.bias_ih_l0, self.bias_hh_l0
-        else:
-            b_x = b_h = W.new_zeros(3 * self.hidden_size)
-        return {"W_x": W, "W_h": self.weight_hh_l0, "b_x": b_x, "b_h": b_h}
+        b_x, b_h = self._biases()
+        return {"W_x": self.weight_ih_l0, "W_h": self.weight_hh_l0, "b_x": b_x, "b_h": b_h}
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
-        if x.dim() != 3 or x.shape[2] != self.input_size:
-            raise ValueError(f"x must be (N, T, {self.input_size}), got shape {tuple(x.shape)}")
-        N = x.shape[0]
-        if h0 is None:
-            h0 = x.new_zeros(1, N, self.hidden_size)
-        if h0.shape != (1, N, self.hidden_size):
-            raise ValueError(
-                f"h0 must be (1, {N}, {self.hidden_size}), got shape {tuple(h0.shape)}"
-            )
-        hs = gru_forward(x, h0[0], self.params(), reset=self.reset)
+        self._check_input(x)
+        hs = gru_forward(x, self._state("h0", h0, x), self.params(), reset=self.reset)
         return hs, hs[:, -1].unsqueeze(0)
 
     def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        if not self.bias:
-            s += ", bias=False"
-        if self.reset != "after":
-            s += f", reset={self.reset!r}"
-        return s
+        return super().extra_repr() + ("" if self.reset == "after" else f", reset={self.reset!r}")

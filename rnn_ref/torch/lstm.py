@@ -15,10 +15,9 @@ are on.
 
 from __future__ import annotations
 
-import math
-
 import torch
-from torch import nn
+
+from ._module import Recurrent
 
 __all__ = ["lstm_step", "lstm_forward", "LSTM"]
 
@@ -73,7 +72,7 @@ def lstm_forward(x: torch.Tensor, state, params: dict) -> torch.Tensor:
     return _scan(x, state, params)[0]
 
 
-class LSTM(nn.Module):
+class LSTM(Recurrent):
     """A one-layer LSTM whose parameters and ``state_dict`` keys are ``torch.nn.LSTM``'s.
 
     ``weight_ih_l0`` is W_x (4H, D), ``weight_hh_l0`` is W_h (4H, H), and
@@ -87,49 +86,19 @@ class LSTM(nn.Module):
     """
 
     mode = "LSTM"
-
-    def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
-    ):
-        super().__init__()
-        if input_size < 1 or hidden_size < 1:
-            raise ValueError(
-                f"sizes must be positive, got input_size={input_size}, hidden_size={hidden_size}"
-            )
-        kw = {"device": device, "dtype": dtype}
-        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        self.weight_ih_l0 = nn.Parameter(torch.empty(4 * hidden_size, input_size, **kw))
-        self.weight_hh_l0 = nn.Parameter(torch.empty(4 * hidden_size, hidden_size, **kw))
-        if bias:
-            self.bias_ih_l0 = nn.Parameter(torch.empty(4 * hidden_size, **kw))
-            self.bias_hh_l0 = nn.Parameter(torch.empty(4 * hidden_size, **kw))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as ``torch.nn.LSTM`` initialises."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
+    gates = 4
 
     def params(self) -> dict:
         """The parameters under the equations' names (b is the sum of torch's two biases)."""
-        W = self.weight_ih_l0
-        b = self.bias_ih_l0 + self.bias_hh_l0 if self.bias else W.new_zeros(4 * self.hidden_size)
-        return {"W_x": W, "W_h": self.weight_hh_l0, "b": b}
+        b_ih, b_hh = self._biases()
+        return {"W_x": self.weight_ih_l0, "W_h": self.weight_hh_l0, "b": b_ih + b_hh}
 
     def forward(self, x: torch.Tensor, hx=None):
-        if x.dim() != 3 or x.shape[2] != self.input_size:
-            raise ValueError(f"x must be (N, T, {self.input_size}), got shape {tuple(x.shape)}")
-        N, H = x.shape[0], self.hidden_size
+        self._check_input(x)
         if hx is None:
-            hx = (x.new_zeros(1, N, H), x.new_zeros(1, N, H))
+            hx = (None, None)
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:
             raise TypeError("hx must be a pair (h0, c0) of tensors, each (1, N, H)")
-        for name, s in zip(("h0", "c0"), hx, strict=True):
-            if s.shape != (1, N, H):
-                raise ValueError(f"{name} must be (1, {N}, {H}), got shape {tuple(s.shape)}")
-        hs, (h, c) = _scan(x, (hx[0][0], hx[1][0]), self.params())
+        state = (self._state("h0", hx[0], x), self._state("c0", hx[1], x))
+        hs, (h, c) = _scan(x, state, self.params())
         return hs, (h.unsqueeze(0), c.unsqueeze(0))
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")

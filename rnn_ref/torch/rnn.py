@@ -7,10 +7,9 @@ backward pass; the code runs on whatever device its tensors are on.
 
 from __future__ import annotations
 
-import math
-
 import torch
-from torch import nn
+
+from ._module import Recurrent
 
 __all__ = ["rnn_step", "rnn_forward", "RNN"]
 
@@ -40,7 +39,7 @@ def rnn_forward(x: torch.Tensor, h0: torch.Tensor, params: dict) -> torch.Tensor
     return torch.stack(hs, dim=1)
 
 
-class RNN(nn.Module):
+class RNN(Recurrent):
     """A one-layer tanh RNN whose parameters and ``state_dict`` keys are ``torch.nn.RNN``'s.
 
     ``weight_ih_l0`` is W_xh (H, D), ``weight_hh_l0`` is W_hh (H, H), and
@@ -54,47 +53,12 @@ class RNN(nn.Module):
 
     mode = "RNN_TANH"
 
-    def __init__(
-        self, input_size: int, hidden_size: int, bias: bool = True, device=None, dtype=None
-    ):
-        super().__init__()
-        if input_size < 1 or hidden_size < 1:
-            raise ValueError(
-                f"sizes must be positive, got input_size={input_size}, hidden_size={hidden_size}"
-            )
-        kw = {"device": device, "dtype": dtype}
-        self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
-        self.weight_ih_l0 = nn.Parameter(torch.empty(hidden_size, input_size, **kw))
-        self.weight_hh_l0 = nn.Parameter(torch.empty(hidden_size, hidden_size, **kw))
-        if bias:
-            self.bias_ih_l0 = nn.Parameter(torch.empty(hidden_size, **kw))
-            self.bias_hh_l0 = nn.Parameter(torch.empty(hidden_size, **kw))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """U(-1/sqrt(H), 1/sqrt(H)) for every parameter, as ``torch.nn.RNN`` initialises."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for p in self.parameters():
-            nn.init.uniform_(p, -bound, bound)
-
     def params(self) -> dict:
         """The parameters under the equations' names (b_h is the sum of torch's two biases)."""
-        W = self.weight_ih_l0
-        b_h = self.bias_ih_l0 + self.bias_hh_l0 if self.bias else W.new_zeros(self.hidden_size)
-        return {"W_xh": W, "W_hh": self.weight_hh_l0, "b_h": b_h}
+        b_ih, b_hh = self._biases()
+        return {"W_xh": self.weight_ih_l0, "W_hh": self.weight_hh_l0, "b_h": b_ih + b_hh}
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
-        if x.dim() != 3 or x.shape[2] != self.input_size:
-            raise ValueError(f"x must be (N, T, {self.input_size}), got shape {tuple(x.shape)}")
-        N = x.shape[0]
-        if h0 is None:
-            h0 = x.new_zeros(1, N, self.hidden_size)
-        if h0.shape != (1, N, self.hidden_size):
-            raise ValueError(
-                f"h0 must be (1, {N}, {self.hidden_size}), got shape {tuple(h0.shape)}"
-            )
-        hs = rnn_forward(x, h0[0], self.params())
+        self._check_input(x)
+        hs = rnn_forward(x, self._state("h0", h0, x), self.params())
         return hs, hs[:, -1].unsqueeze(0)
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}" + ("" if self.bias else ", bias=False")
