@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # reuse the test suite's submission bui
 import nbformat  # noqa: E402
 from grading_course import read, with_replaced  # noqa: E402
 from test_autograde import batch  # noqa: E402
-from test_grading_ch02 import BUGS  # noqa: E402
+from test_grading_ch02_rnn import BUGS  # noqa: E402
 
 A = "ch02_rnn"
 BIN = Path(sys.executable).parent

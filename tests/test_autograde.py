@@ -16,7 +16,7 @@ import nbformat
 import psutil
 import pytest
 from grading_course import ROOT, nbgrader, read, with_replaced, with_source
-from test_grading_ch02 import DELEGATE_TORCH
+from test_grading_ch02_rnn import DELEGATE_TORCH
 
 from rnn_ref.autograde.sandbox import enforced
 

@@ -76,6 +76,7 @@ def test_chapter_page_module_and_assignment_share_the_topic(assignment):
     assert _exists("book", f"{assignment}.md") or _exists("book", f"{assignment}.ipynb")
     assert _exists("rnn_ref", "numpy", f"{topic}.py"), f"rnn_ref/numpy/{topic}.py"
     assert _exists("rnn_ref", "grading", f"{assignment}.py")
+    assert _exists("tests", f"test_grading_{assignment}.py"), "its grading round-trip test"
     files = set(_toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text())))
     assert {f"book/{assignment}", f"exercises/{assignment}/{assignment}"} <= files
 
