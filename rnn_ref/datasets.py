@@ -1,0 +1,326 @@
+"""Real series for the course, loaded without a network.
+
+:func:`load_series` returns a :class:`Series`: the values as a 1-D float64 array ``(T,)`` and
+what the time axis means (``time``, ``unit``, ``freq``). It knows two series that ship with
+statsmodels (a dependency of the ``course`` extra), and reads a user's own CSV or text file, so
+a chapter that runs on a built-in series runs unchanged on a real corpus:
+
+- ``"sunspots"``: yearly mean sunspot numbers, 1700-2008 (T = 309), statsmodels'
+  ``datasets.sunspots`` (public domain);
+- ``"co2"``: weekly atmospheric CO2 at Mauna Loa, Hawaii, in ppmv, from 1958-03-29 to
+  2001-12-29 (T = 2284), statsmodels' ``datasets.co2`` (public domain). 59 weeks have no
+  measurement; they are filled by linear interpolation in time (see :func:`load_series`);
+- a path: a CSV or whitespace-separated text file with one numeric column, or a header row and
+  a ``column`` to pick.
+
+Example::
+
+    from rnn_ref.datasets import load_series
+    s = load_series("sunspots")
+    s.values[:3], s.time[:3], s.unit      # array([ 5., 11., 16.]), array([1700., ...]), ...
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["Series", "load_series", "BUILTIN"]
+
+
+@dataclass(frozen=True, eq=False)
+class Series:
+    """A univariate series and what its time axis means.
+
+    Attributes:
+        values: (T,) float64, no NaN.
+        time: (T,) the time of each value: calendar years as floats for ``"sunspots"``,
+            ``datetime64[D]`` dates for ``"co2"``, the file's time column if one was named,
+            else the step index ``0, ..., T - 1``.
+        name: the built-in name, or the file's name (and column).
+        unit: the unit of ``values`` (``"ppmv"``, ...; ``""`` if unknown).
+        freq: the spacing of ``time`` in words (``"yearly"``, ``"weekly"``; ``""`` if unknown).
+        filled: (T,) bool, True where a missing value was filled by interpolation.
+        source: where the data come from.
+    """
+
+    values: np.ndarray
+    time: np.ndarray
+    name: str
+    unit: str = ""
+    freq: str = ""
+    filled: np.ndarray = field(default=None, repr=False)
+    source: str = ""
+
+    def __post_init__(self):
+        if self.filled is None:
+            object.__setattr__(self, "filled", np.zeros(self.values.shape, dtype=bool))
+
+    def __len__(self) -> int:
+        return int(self.values.shape[0])
+
+
+def _statsmodels_dataset(name: str):
+    """``statsmodels.datasets.<name>``, imported only when a built-in series is asked for."""
+    try:
+        import importlib
+
+        return importlib.import_module(f"statsmodels.datasets.{name}")
+    except ImportError as e:
+        raise ImportError(
+            f"the built-in series {name!r} ships with statsmodels, which is not installed "
+            "(pip install statsmodels, or install this package with its 'course' extra: "
+            "pip install -e '.[course]')"
+        ) from e
+
+
+def _interpolate(values: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Fill NaNs by linear interpolation in ``t`` between the nearest measured neighbours."""
+    missing = np.isnan(values)
+    if missing.all():
+        raise ValueError("every value is missing (NaN): nothing to interpolate from")
+    if missing[0] or missing[-1]:
+        # Interpolation needs a neighbour on each side; extrapolating would invent data.
+        end = "first" if missing[0] else "last"
+        raise ValueError(f"the {end} value is missing (NaN): it cannot be interpolated")
+    out = values.copy()
+    out[missing] = np.interp(t[missing], t[~missing], values[~missing])
+    return out, missing
+
+
+def _sunspots() -> Series:
+    frame = _statsmodels_dataset("sunspots").load_pandas().data
+    return Series(
+        values=frame["SUNACTIVITY"].to_numpy(dtype=np.float64).copy(),
+        time=frame["YEAR"].to_numpy(dtype=np.float64).copy(),
+        name="sunspots",
+        unit="sunspot number (yearly mean)",
+        freq="yearly",
+        source="statsmodels.datasets.sunspots: yearly mean sunspot numbers, 1700-2008",
+    )
+
+
+def _co2() -> Series:
+    frame = _statsmodels_dataset("co2").load_pandas().data
+    time = frame.index.to_numpy().astype("datetime64[D]")
+    values = frame["co2"].to_numpy(dtype=np.float64).copy()
+    days = time.astype(np.int64).astype(np.float64)
+    values, filled = _interpolate(values, days)
+    return Series(
+        values=values,
+        time=time,
+        name="co2",
+        unit="ppmv",
+        freq="weekly",
+        filled=filled,
+        source=(
+            "statsmodels.datasets.co2: weekly atmospheric CO2 at Mauna Loa, 1958-2001; "
+            f"{int(filled.sum())} missing weeks filled by linear interpolation"
+        ),
+    )
+
+
+BUILTIN = {"sunspots": _sunspots, "co2": _co2}
+
+
+def load_series(
+    name_or_path,
+    column: str | int | None = None,
+    *,
+    time_column: str | int | None = None,
+    delimiter: str | None = None,
+    fill_missing: bool = False,
+    unit: str = "",
+    freq: str = "",
+) -> Series:
+    """Load a built-in series by name, or a univariate series from a CSV/text file.
+
+    Built-in names (no network; statsmodels is imported here, lazily):
+
+    - ``"sunspots"``: T = 309 yearly values, 1700-2008; ``time`` holds the years (float).
+    - ``"co2"``: T = 2284 weekly values in ppmv; ``time`` holds the dates (``datetime64[D]``,
+      each a Saturday). The raw data have 59 missing weeks (NaN), among them a gap of 18
+      consecutive weeks in 1964. They are **filled by linear interpolation in time** between
+      the nearest measured weeks; ``Series.filled`` marks them. A forecast evaluated on the
+      filled weeks is partly evaluated on interpolated, not measured, values.
+
+    A built-in name wins over a file of the same name in the current folder (write ``./co2``
+    for the file). In a file, ``#`` starts a comment line; blank lines are skipped; the
+    delimiter is guessed (comma, tab, semicolon, else whitespace) unless given. If the first
+    row is not numeric it is a header, and ``column`` (a name, or a 0-based index) picks the
+    column; a file with a single column needs no ``column``. ``time_column`` optionally names
+    the column to use as ``time`` (kept as strings unless numeric).
+
+    Args:
+        name_or_path: a built-in name, or a path (``str`` or ``pathlib.Path``).
+        column: which column of a file holds the values.
+        time_column: which column of a file holds the times.
+        delimiter: the file's delimiter, if the guess is wrong.
+        fill_missing: for a file, fill empty/``nan`` cells by linear interpolation (in the
+            time column if it is numeric and increasing, else in the row order) instead of
+            raising; a missing first or last value still raises (nothing to interpolate from).
+        unit, freq: recorded in the result for a file (a file does not say them).
+
+    Returns:
+        a :class:`Series` with ``values`` (T,) float64 and no NaN.
+
+    Raises:
+        ValueError: an unknown name; a non-numeric value (the message gives the line); a missing
+            value without ``fill_missing``; an ambiguous or unknown column; an empty file.
+        FileNotFoundError: a path that does not exist.
+        ImportError: a built-in series without statsmodels installed.
+    """
+    if isinstance(name_or_path, str) and name_or_path.strip().lower() in BUILTIN:
+        return BUILTIN[name_or_path.strip().lower()]()
+    if not isinstance(name_or_path, str | Path):
+        raise TypeError(f"load_series takes a name or a path, got {type(name_or_path).__name__}")
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return _load_file(path, column, time_column, delimiter, fill_missing, unit, freq)
+    looks_like_path = isinstance(name_or_path, Path) or any(
+        ch in str(name_or_path) for ch in ("/", "\\", ".")
+    )
+    if looks_like_path:
+        where = "a folder, not a file" if path.is_dir() else "no such file"
+        raise FileNotFoundError(f"cannot read {str(path)!r}: {where}")
+    known = ", ".join(repr(k) for k in sorted(BUILTIN))
+    close = difflib.get_close_matches(str(name_or_path).lower(), BUILTIN, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise ValueError(
+        f"unknown series {name_or_path!r}: the built-in series are {known}, or give the path "
+        f"of a CSV or text file.{hint}"
+    )
+
+
+def _guess_delimiter(line: str) -> str | None:
+    for d in (",", "\t", ";"):
+        if d in line:
+            return d
+    return None  # whitespace
+
+
+def _split_rows(text: str, delimiter: str | None) -> tuple[list[list[str]], list[int]]:
+    """Rows of fields (stripped) and their 1-based line numbers, comments and blanks skipped."""
+    lines = [
+        (i, line)
+        for i, line in enumerate(text.splitlines(), start=1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not lines:
+        return [], []
+    if delimiter is None:
+        delimiter = _guess_delimiter(lines[0][1])
+    numbers = [i for i, _ in lines]
+    if delimiter is None:
+        return [line.split() for _, line in lines], numbers
+    reader = csv.reader(io.StringIO("\n".join(line for _, line in lines)), delimiter=delimiter)
+    return [[f.strip() for f in row] for row in reader], numbers
+
+
+_MISSING = {"", "nan", "na", "n/a", "null", "none", "?"}
+
+
+def _number(text: str) -> float | None:
+    """The float in ``text``, NaN for an empty/missing marker, None if it is not a number."""
+    if text.strip().lower() in _MISSING:
+        return float("nan")
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def _column_index(which, header: list[str] | None, n_cols: int, what: str) -> int:
+    if isinstance(which, bool) or not isinstance(which, str | int):
+        raise TypeError(f"{what} must be a column name or a 0-based index, got {which!r}")
+    if isinstance(which, int):
+        if not -n_cols <= which < n_cols:
+            raise ValueError(f"{what}={which} is out of range: the file has {n_cols} columns")
+        return which % n_cols
+    if header is None:
+        raise ValueError(
+            f"{what}={which!r} names a column, but the file has no header row: "
+            "give a 0-based index instead"
+        )
+    if which not in header:
+        raise ValueError(f"no column {which!r} in the file; its columns are {header}")
+    return header.index(which)
+
+
+def _load_file(path, column, time_column, delimiter, fill_missing, unit, freq) -> Series:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a text file (it is not valid UTF-8)") from e
+    rows, line_no = _split_rows(text, delimiter)
+    if not rows:
+        raise ValueError(f"{path}: the file holds no data (only blank or comment lines)")
+    header = None
+    if any(_number(f) is None for f in rows[0]):
+        header, rows, line_no = rows[0], rows[1:], line_no[1:]
+        if not rows:
+            raise ValueError(f"{path}: the file has a header row but no data rows")
+    n_cols = len(header) if header is not None else len(rows[0])
+    for row, ln in zip(rows, line_no, strict=True):
+        if len(row) != n_cols:
+            raise ValueError(f"{path}, line {ln}: {len(row)} fields, expected {n_cols}")
+    if column is None:
+        if n_cols != 1:
+            names = f" ({', '.join(header)})" if header is not None else ""
+            raise ValueError(
+                f"{path} has {n_cols} columns{names}: pass column=<name or 0-based index> "
+                "to say which one holds the series"
+            )
+        col = 0
+    else:
+        col = _column_index(column, header, n_cols, "column")
+    label = header[col] if header is not None else f"column {col}"
+
+    values = np.empty(len(rows), dtype=np.float64)
+    for k, (row, ln) in enumerate(zip(rows, line_no, strict=True)):
+        v = _number(row[col])
+        if v is None:
+            raise ValueError(f"{path}, line {ln}: {row[col]!r} in column {label!r} is not a number")
+        values[k] = v
+    if np.isinf(values).any():
+        k = int(np.flatnonzero(np.isinf(values))[0])
+        raise ValueError(f"{path}, line {line_no[k]}: column {label!r} holds an infinite value")
+
+    time = np.arange(len(rows), dtype=np.float64)
+    if time_column is not None:
+        tcol = _column_index(time_column, header, n_cols, "time_column")
+        raw = [row[tcol] for row in rows]
+        parsed = [_number(r) for r in raw]
+        numeric = all(p is not None and not np.isnan(p) for p in parsed)
+        time = np.array(parsed, dtype=np.float64) if numeric else np.array(raw)
+
+    filled = np.isnan(values)
+    if filled.any():
+        if not fill_missing:
+            k = np.flatnonzero(filled)
+            lines = ", ".join(str(line_no[i]) for i in k[:5]) + (", ..." if k.size > 5 else "")
+            raise ValueError(
+                f"{path}: column {label!r} has {k.size} missing value(s) (NaN or empty) on "
+                f"line(s) {lines}; fill or drop them, or pass fill_missing=True to interpolate"
+            )
+        increasing = time.dtype == np.float64 and bool(np.all(np.diff(time) > 0))
+        t = time if increasing else np.arange(len(rows), dtype=np.float64)
+        try:
+            values, filled = _interpolate(values, t)
+        except ValueError as e:
+            raise ValueError(f"{path}: column {label!r}: {e}") from None
+    name = path.name if header is None and n_cols == 1 else f"{path.name}:{label}"
+    return Series(
+        values=values,
+        time=time,
+        name=name,
+        unit=unit,
+        freq=freq,
+        filled=filled,
+        source=f"file {path}",
+    )

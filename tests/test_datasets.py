@@ -1,0 +1,176 @@
+"""rnn_ref.datasets.load_series: the built-in series (known lengths, first values, no NaN), a
+user's file read back exactly, and a clear message for every way a load can fail."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from rnn_ref.datasets import Series, load_series
+
+
+def test_sunspots_known_values():
+    s = load_series("sunspots")
+    assert isinstance(s, Series) and s.name == "sunspots" and s.freq == "yearly"
+    assert s.values.shape == (309,) and s.values.dtype == np.float64 and len(s) == 309
+    np.testing.assert_array_equal(s.values[:5], [5.0, 11.0, 16.0, 23.0, 36.0])
+    np.testing.assert_array_equal(s.values[-3:], [15.2, 7.5, 2.9])
+    np.testing.assert_array_equal(s.time, np.arange(1700.0, 2009.0))
+    assert not np.isnan(s.values).any() and not s.filled.any()
+    assert (s.values >= 0).all()  # counts of spots
+
+
+def test_co2_known_values_and_interpolated_gaps():
+    s = load_series("co2")
+    assert s.name == "co2" and s.unit == "ppmv" and s.freq == "weekly"
+    assert s.values.shape == (2284,) and s.values.dtype == np.float64
+    np.testing.assert_array_equal(s.values[:5], [316.1, 317.3, 317.6, 317.5, 316.4])
+    assert s.time[0] == np.datetime64("1958-03-29") and s.time[-1] == np.datetime64("2001-12-29")
+    assert (np.diff(s.time) == np.timedelta64(7, "D")).all()  # weekly, no week skipped
+    assert not np.isnan(s.values).any()
+    # 59 weeks were missing; each filled value lies on the line between its measured neighbours.
+    assert s.filled.sum() == 59 and "59 missing weeks" in s.source
+    assert not s.filled[0] and s.filled[6] and not s.filled[5] and not s.filled[7]
+    assert s.values[6] == pytest.approx((s.values[5] + s.values[7]) / 2)
+    # The longest gap, weeks 304..321 (18 weeks in 1964), is a straight line across.
+    gap = np.arange(303, 323)
+    assert s.filled[304:322].all() and not s.filled[303] and not s.filled[322]
+    np.testing.assert_allclose(np.diff(s.values[gap], 2), 0.0, atol=1e-9)
+
+
+def test_names_are_case_insensitive_and_fresh_copies():
+    a = load_series(" Sunspots ")
+    a.values[0] = -1.0
+    assert load_series("sunspots").values[0] == 5.0  # a caller's edit does not leak
+
+
+def test_user_file_round_trip_single_column(tmp_path):
+    values = np.random.default_rng(0).normal(size=50)
+    path = tmp_path / "series.txt"
+    np.savetxt(path, values)  # one column, no header, full precision
+    s = load_series(path)
+    np.testing.assert_array_equal(s.values, values)
+    np.testing.assert_array_equal(s.time, np.arange(50.0))
+    assert s.name == "series.txt" and s.values.dtype == np.float64
+    assert load_series(str(path)).values.tolist() == values.tolist()  # a str path too
+
+
+def test_user_csv_named_column_with_header_comments_and_time(tmp_path):
+    path = tmp_path / "shop.csv"
+    path.write_text(
+        "# daily sales, exported from a till\nday,sales,returns\n1,10.5,0\n\n2,12,1\n3,9.25,0\n"
+    )
+    s = load_series(path, "sales", time_column="day", unit="EUR", freq="daily")
+    np.testing.assert_array_equal(s.values, [10.5, 12.0, 9.25])
+    np.testing.assert_array_equal(s.time, [1.0, 2.0, 3.0])
+    assert (s.name, s.unit, s.freq) == ("shop.csv:sales", "EUR", "daily")
+    np.testing.assert_array_equal(load_series(path, column=2).values, [0.0, 1.0, 0.0])
+    np.testing.assert_array_equal(load_series(path, -2).values, [10.5, 12.0, 9.25])
+
+
+def test_user_file_whitespace_and_semicolon_and_string_times(tmp_path):
+    path = tmp_path / "two.txt"
+    path.write_text("1.0 2.0\n3.0 4.0\n")
+    np.testing.assert_array_equal(load_series(path, 1).values, [2.0, 4.0])
+    path = tmp_path / "dates.csv"
+    path.write_text("date;value\n2024-01-01;1\n2024-01-02;2\n")
+    s = load_series(path, "value", time_column="date")
+    assert s.time.tolist() == ["2024-01-01", "2024-01-02"]
+
+
+def test_fill_missing_interpolates_in_time(tmp_path):
+    path = tmp_path / "gaps.csv"
+    path.write_text("t,x\n0,1.0\n1,\n3,7.0\n4,NaN\n5,9\n")
+    s = load_series(path, "x", time_column="t", fill_missing=True)
+    # t = 1 lies a third of the way from (0, 1) to (3, 7): 3; t = 4 halfway from 7 to 9: 8.
+    np.testing.assert_allclose(s.values, [1.0, 3.0, 7.0, 8.0, 9.0])
+    np.testing.assert_array_equal(s.filled, [False, True, False, True, False])
+
+
+# --- error messages ---------------------------------------------------------------------------
+
+
+def test_unknown_name_lists_the_known_ones_and_suggests():
+    with pytest.raises(
+        ValueError,
+        match=r"unknown series 'sunspot': the built-in series are 'co2', 'sunspots', or give "
+        r"the path of a CSV or text file. Did you mean 'sunspots'\?",
+    ):
+        load_series("sunspot")
+    with pytest.raises(ValueError, match=r"unknown series 'airline'") as info:
+        load_series("airline")
+    assert "Did you mean" not in str(info.value)
+    with pytest.raises(TypeError, match=r"load_series takes a name or a path, got int"):
+        load_series(3)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"cannot read '.*nope\.csv': no such file"):
+        load_series(tmp_path / "nope.csv")
+    with pytest.raises(FileNotFoundError, match=r"cannot read .*: a folder, not a file"):
+        load_series(tmp_path)
+
+
+def test_non_numeric_value_names_the_line(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("x\n1\n2\nthree\n")
+    msg = r"bad\.csv, line 4: 'three' in column 'x' is not a number"
+    with pytest.raises(ValueError, match=msg):
+        load_series(path)
+
+
+def test_nan_without_fill_names_the_lines(tmp_path):
+    path = tmp_path / "nan.txt"
+    path.write_text("1\nnan\n3\n\n4\nNA\n")
+    with pytest.raises(
+        ValueError,
+        match=r"column 'column 0' has 2 missing value\(s\) \(NaN or empty\) on line\(s\) 2, 6; "
+        r"fill or drop them, or pass fill_missing=True",
+    ):
+        load_series(path)
+    path.write_text("nan\n1\n2\n")
+    with pytest.raises(ValueError, match=r"the first value is missing \(NaN\): it cannot be"):
+        load_series(path, fill_missing=True)
+    path.write_text("1\ninf\n")
+    with pytest.raises(ValueError, match=r"line 2: column 'column 0' holds an infinite value"):
+        load_series(path)
+
+
+def test_column_errors(tmp_path):
+    path = tmp_path / "multi.csv"
+    path.write_text("a,b\n1,2\n3,4\n")
+    with pytest.raises(ValueError, match=r"has 2 columns \(a, b\): pass column=<name or 0-based"):
+        load_series(path)
+    msg = r"no column 'c' in the file; its columns are \['a', 'b'\]"
+    with pytest.raises(ValueError, match=msg):
+        load_series(path, "c")
+    with pytest.raises(ValueError, match=r"column=5 is out of range: the file has 2 columns"):
+        load_series(path, 5)
+    path.write_text("1,2\n3,4\n")
+    with pytest.raises(ValueError, match=r"column='a' names a column, but the file has no header"):
+        load_series(path, "a")
+    path.write_text("1,2\n3\n")
+    with pytest.raises(ValueError, match=r"line 2: 1 fields, expected 2"):
+        load_series(path, 0)
+
+
+def test_empty_files(tmp_path):
+    path = tmp_path / "empty.csv"
+    path.write_text("# nothing but a comment\n\n")
+    with pytest.raises(ValueError, match=r"the file holds no data"):
+        load_series(path)
+    path.write_text("x\n")
+    with pytest.raises(ValueError, match=r"has a header row but no data rows"):
+        load_series(path)
+    path.write_bytes(b"\xff\xfe\x00\x01")
+    with pytest.raises(ValueError, match=r"not a text file"):
+        load_series(path)
+
+
+def test_builtin_without_statsmodels_says_how_to_install(monkeypatch):
+    # A None entry in sys.modules makes the import fail as if statsmodels were not installed.
+    monkeypatch.setitem(sys.modules, "statsmodels.datasets.co2", None)
+    with pytest.raises(ImportError, match=r"'co2' ships with statsmodels, which is not installed"):
+        load_series("co2")
