@@ -124,6 +124,38 @@ def test_delegation_to_torch_is_caught():
     assert torch.nn.RNNCell(2, 3)(torch.zeros(1, 2)).shape == (1, 3)
 
 
+def test_torch_clipping_and_init_are_caught_even_when_bound_at_import():
+    """clip_grad_norm_ is a decorator's closure: the function it wraps carries the tripwire."""
+    import torch
+    from torch.nn.utils import clip_grad_norm_ as bound_early
+
+    def clip_late(grads):
+        p = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+        p.grad = torch.as_tensor(grads["W"])
+        torch.nn.utils.clip_grad_value_([p], 1.0)
+        return {"W": p.grad.numpy()}
+
+    def clip_early(grads):
+        p = torch.nn.Parameter(torch.zeros(3, dtype=torch.float64))
+        p.grad = torch.as_tensor(grads["W"])
+        bound_early([p], 1.0)
+        return {"W": p.grad.numpy()}
+
+    def orthogonal():
+        return torch.nn.init.orthogonal_(torch.empty(3, 3)).numpy()
+
+    grads = {"W": np.array([3.0, 4.0, 0.0])}
+    with pytest.raises(DelegationError, match=r"torch\.nn\.utils\.clip_grad_value_"):
+        guarded_call("clip_by_value", clip_late, grads)
+    with pytest.raises(DelegationError, match="clip_grad_norm_"):
+        guarded_call("clip_by_norm", clip_early, grads)
+    with pytest.raises(DelegationError, match=r"torch\.nn\.init\.orthogonal_"):
+        guarded_call("orthogonal_init", orthogonal)
+    # Afterwards torch works again, through both bindings.
+    assert np.allclose(clip_early({"W": np.array([3.0, 4.0, 0.0])})["W"], [0.6, 0.8, 0.0])
+    assert np.allclose(clip_late({"W": np.array([3.0, -4.0, 0.0])})["W"], [1.0, -1.0, 0.0])
+
+
 def test_autograd_can_be_forbidden():
     import torch
 
