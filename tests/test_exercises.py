@@ -74,7 +74,8 @@ def test_chapter_page_module_and_assignment_share_the_topic(assignment):
     """One chapter: a page, rnn_ref module(s), an assignment and its checks, one topic word."""
     topic = assignment.split("_", 1)[1]
     assert _exists("book", f"{assignment}.md") or _exists("book", f"{assignment}.ipynb")
-    assert _exists("rnn_ref", "numpy", f"{topic}.py"), f"rnn_ref/numpy/{topic}.py"
+    # ch10_pytorch's reference code is PyTorch only (rnn_ref/torch/pytorch.py).
+    assert _exists("rnn_ref", "numpy", f"{topic}.py") or _exists("rnn_ref", "torch", f"{topic}.py")
     assert _exists("rnn_ref", "grading", f"{assignment}.py")
     assert _exists("tests", f"test_grading_{assignment}.py"), "its grading round-trip test"
     files = set(_toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text())))

@@ -156,6 +156,26 @@ def test_torch_clipping_and_init_are_caught_even_when_bound_at_import():
     assert np.allclose(clip_late({"W": np.array([3.0, -4.0, 0.0])})["W"], [1.0, -1.0, 0.0])
 
 
+def test_torch_nn_can_be_allowed_for_pytorch_exercises():
+    import torch
+
+    def uses_lstm(x):
+        m = torch.nn.LSTM(2, 3, batch_first=True, dtype=torch.float64)
+        return m(torch.as_tensor(x))[0].detach().numpy()
+
+    def uses_reference(x):
+        import rnn_ref.numpy
+
+        return rnn_ref.numpy.sliding_windows(x[0, :, 0], 1)
+
+    x = np.zeros((1, 4, 2))
+    with pytest.raises(DelegationError, match=r"torch\.nn\.LSTM\.forward"):
+        guarded_call("f", uses_lstm, x)
+    assert guarded_call("f", uses_lstm, x, torch_nn=True).shape == (1, 4, 3)
+    with pytest.raises(DelegationError, match="sliding_windows"):
+        guarded_call("f", uses_reference, x, torch_nn=True)
+
+
 def test_autograd_can_be_forbidden():
     import torch
 

@@ -134,7 +134,7 @@ def _tripwire(*args, **kwargs):
     )
 
 
-def _targets(autograd: bool):
+def _targets(autograd: bool, torch_nn: bool = False):
     """(owner, attribute name, qualified name) of everything student code must not call."""
     out = []
     for pkg in ("rnn_ref.numpy", "rnn_ref.torch"):
@@ -150,7 +150,7 @@ def _targets(autograd: bool):
                 owner = sys.modules.get(getattr(obj, "__module__", ""), module)
                 out.append((owner, name, f"{pkg}.{name}"))
     torch = sys.modules.get("torch")
-    if torch is not None:
+    if torch is not None and not torch_nn:
         nn = torch.nn
         for cls in (nn.RNN, nn.LSTM, nn.GRU, nn.RNNCell, nn.LSTMCell, nn.GRUCell):
             out.append((cls, "forward", f"torch.nn.{cls.__name__}.forward"))
@@ -174,10 +174,10 @@ def _targets(autograd: bool):
         ):
             for name in names:
                 out.append((owner, name, f"{prefix}.{name}"))
-        if autograd:
-            out.append((torch.autograd, "backward", "torch.autograd.backward"))
-            out.append((torch.autograd, "grad", "torch.autograd.grad"))
-            out.append((torch.Tensor, "backward", "torch.Tensor.backward"))
+    if torch is not None and autograd:
+        out.append((torch.autograd, "backward", "torch.autograd.backward"))
+        out.append((torch.autograd, "grad", "torch.autograd.grad"))
+        out.append((torch.Tensor, "backward", "torch.Tensor.backward"))
     return out
 
 
@@ -193,10 +193,10 @@ def _raiser(qualname):
 
 
 @contextlib.contextmanager
-def _no_delegation(autograd: bool):
+def _no_delegation(autograd: bool, torch_nn: bool = False):
     undo = []
     try:
-        for owner, attr, qualname in _targets(autograd):
+        for owner, attr, qualname in _targets(autograd, torch_nn):
             obj = getattr(owner, attr, None)
             if obj is None:
                 continue
@@ -276,8 +276,11 @@ def _arg_names(fn, n: int) -> list[str]:
     return [names[i] if i < len(names) else f"argument {i + 1}" for i in range(n)]
 
 
-def guarded_call(name: str, fn, *args, autograd: bool = False):
+def guarded_call(name: str, fn, *args, autograd: bool = False, torch_nn: bool = False):
     """Call a student's ``fn(*args)`` with delegation forbidden and warnings recorded.
+
+    ``torch_nn=True`` lets the student's code use ``torch.nn`` (its recurrent modules and kernels,
+    clipping and init), for exercises about PyTorch itself; ``rnn_ref`` stays forbidden.
 
     Returns the result. Raises :class:`GradingError` that names ``name`` if ``fn`` is not
     callable, is not implemented, raises, delegated (even if it caught the exception) or
@@ -287,7 +290,7 @@ def guarded_call(name: str, fn, *args, autograd: bool = False):
     if _replay[0] is not None:
         return _replay[0].next(name)
     try:
-        result = _call(name, fn, args, autograd)
+        result = _call(name, fn, args, autograd, torch_nn)
     except DelegationError as e:
         _record.write(name, "delegation", str(e))
         raise
@@ -298,7 +301,7 @@ def guarded_call(name: str, fn, *args, autograd: bool = False):
     return result
 
 
-def _call(name, fn, args, autograd):
+def _call(name, fn, args, autograd, torch_nn=False):
     if not callable(fn):
         raise GradingError(
             f"{name} is not a function (it is a {type(fn).__name__}); was it overwritten?"
@@ -313,7 +316,7 @@ def _call(name, fn, args, autograd):
     before = [_snapshot(a) for a in args]
     with warnings.catch_warnings(record=True) as caught, numpy.errstate(all="ignore"):
         warnings.simplefilter("always")
-        with _no_delegation(autograd):
+        with _no_delegation(autograd, torch_nn):
             try:
                 result = fn(*args)
             except DelegationError:
