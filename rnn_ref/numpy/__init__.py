@@ -75,3 +75,13 @@ __all__ = [
     "numerical_gradient",
     "rel_error",
 ]
+
+# Part I, second half (ch07-ch09): each module lists its public names in its own __all__.
+from . import seq2seq as _seq2seq  # noqa: E402
+from . import training as _training  # noqa: E402
+from . import variants as _variants  # noqa: E402
+
+for _m in (_variants, _training, _seq2seq):
+    globals().update({_n: getattr(_m, _n) for _n in _m.__all__})
+    __all__ += list(_m.__all__)
+del _m

@@ -18,6 +18,17 @@ __all__ = [
     "default_device",
 ]
 
+# ch07-ch10: each module lists its public names in its own __all__.
+from . import pytorch as _pytorch  # noqa: E402
+from . import seq2seq as _seq2seq  # noqa: E402
+from . import training as _training  # noqa: E402
+from . import variants as _variants  # noqa: E402
+
+for _m in (_variants, _training, _seq2seq, _pytorch):
+    globals().update({_n: getattr(_m, _n) for _n in _m.__all__})
+    __all__ += list(_m.__all__)
+del _m
+
 
 def default_device():
     """``cuda`` when a GPU is present, else ``cpu``."""

@@ -1,0 +1,4 @@
+"""(Being written.) Torch reference code of the chapter on training; its public names go in
+``__all__``, which :mod:`rnn_ref.torch` re-exports."""
+
+__all__: list[str] = []
