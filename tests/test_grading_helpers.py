@@ -176,6 +176,23 @@ def test_torch_nn_can_be_allowed_for_pytorch_exercises():
         guarded_call("f", uses_reference, x, torch_nn=True)
 
 
+def test_weight_mapping_of_rnn_ref_convert_is_a_tripwire():
+    import torch
+
+    def load(params):
+        from rnn_ref.convert import to_torch
+
+        m = torch.nn.RNN(2, 3, batch_first=True, dtype=torch.float64)
+        to_torch(params, m)
+        return m.weight_ih_l0.detach().numpy()
+
+    rng = np.random.default_rng(0)
+    params = {k: rng.normal(size=v.shape) for k, v in _params(2, 3).items()}
+    with pytest.raises(DelegationError, match=r"rnn_ref\.convert\.to_torch"):
+        guarded_call("load", load, params, torch_nn=True)
+    assert np.array_equal(load(params), params["W_xh"])
+
+
 def test_autograd_can_be_forbidden():
     import torch
 

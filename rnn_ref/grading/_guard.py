@@ -9,9 +9,9 @@ Threat model (in-kernel, as nbgrader runs a notebook). What is defended:
 * Rebinding the grading helpers: test cells import them afresh, and the grading modules refuse
   attribute assignment (``rnn_ref.grading.assert_close = ...`` raises).
 * Delegation: while a student's function runs under a check, every public function of
-  ``rnn_ref.numpy`` and ``rnn_ref.torch`` and the recurrent modules and kernels of ``torch.nn``
-  raise :class:`DelegationError` instead, whether they are reached through a module attribute
-  at run time or through a name bound at import time (the function objects' code is swapped,
+  ``rnn_ref.numpy``, ``rnn_ref.torch`` and ``rnn_ref.convert`` and the recurrent modules and
+  kernels of ``torch.nn`` raise :class:`DelegationError` instead, whether they are reached
+  through a module attribute at run time or through a name bound at import time (the function objects' code is swapped,
   so ``from rnn_ref.numpy import rnn_forward as mine`` trips too). Optionally autograd too.
   A trip is recorded even if the student's code catches the exception.
 * The expected values come from a private copy of ``rnn_ref.numpy`` loaded from its source
@@ -137,7 +137,7 @@ def _tripwire(*args, **kwargs):
 def _targets(autograd: bool, torch_nn: bool = False):
     """(owner, attribute name, qualified name) of everything student code must not call."""
     out = []
-    for pkg in ("rnn_ref.numpy", "rnn_ref.torch"):
+    for pkg in ("rnn_ref.numpy", "rnn_ref.torch", "rnn_ref.convert"):
         try:
             module = importlib.import_module(pkg)
         except (ImportError, OSError):  # no torch, or unreadable in the grading sandbox
