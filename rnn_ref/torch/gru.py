@@ -85,16 +85,18 @@ def gru_forward(
 
 
 class GRU(Recurrent):
-    """A one-layer GRU whose parameters and ``state_dict`` keys are ``torch.nn.GRU``'s.
+    """A GRU whose parameters and ``state_dict`` keys are ``torch.nn.GRU``'s.
 
-    ``weight_ih_l0`` is W_x (3H, D), ``weight_hh_l0`` is W_h (3H, H), ``bias_ih_l0`` is b_x and
-    ``bias_hh_l0`` is b_h (3H,), gate blocks r, z, n. Either module loads the other's
-    ``state_dict`` with ``strict=True``. ``reset="before"`` runs Cho et al.'s cell with the same
-    parameters (``torch.nn.GRU`` has only ``"after"``).
+    ``weight_ih_l{k}`` is W_x (3H, D_k), ``weight_hh_l{k}`` is W_h (3H, H), ``bias_ih_l{k}`` is
+    b_x and ``bias_hh_l{k}`` is b_h (3H,), gate blocks r, z, n; ``_reverse`` for the reverse
+    direction. Either module loads the other's ``state_dict`` with ``strict=True``.
+    ``reset="before"`` runs Cho et al.'s cell with the same parameters (``torch.nn.GRU`` has
+    only ``"after"``).
 
-    ``forward(x, h0=None)`` takes x (N, T, D) (always batch-first) and h0 (1, N, H) like
-    ``torch.nn.GRU(batch_first=True)``, and returns ``(hs, h_n)`` with hs (N, T, H) and
-    h_n (1, N, H).
+    ``GRU(input_size, hidden_size, bias=True, reset="after", *, num_layers=1,
+    bidirectional=False)``; ``forward(x, h0=None)`` takes x (N, T, D) (always batch-first) and
+    h0 (L * dirs, N, H) like ``torch.nn.GRU(batch_first=True)``, and returns ``(out, h_n)`` with
+    out (N, T, dirs * H) and h_n (L * dirs, N, H).
     """
 
     mode = "GRU"
@@ -109,19 +111,38 @@ class GRU(Recurrent):
         reset: str = "after",
         device=None,
         dtype=None,
+        *,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        batch_first: bool = True,
     ):
         self.reset = _check_reset(reset)
-        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
+        super().__init__(
+            input_size,
+            hidden_size,
+            bias,
+            device=device,
+            dtype=dtype,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            batch_first=batch_first,
+        )
 
-    def params(self) -> dict:
-        """The parameters under the equations' names (zero biases when ``bias=False``)."""
-        b_x, b_h = self._biases()
-        return {"W_x": self.weight_ih_l0, "W_h": self.weight_hh_l0, "b_x": b_x, "b_h": b_h}
+    def params(self, layer: int = 0, reverse: bool = False) -> dict:
+        """One layer and direction's parameters under the equations' names (zero biases when
+        ``bias=False``)."""
+        W_ih, W_hh = self._weights(layer, reverse)
+        b_x, b_h = self._biases(layer, reverse)
+        return {"W_x": W_ih, "W_h": W_hh, "b_x": b_x, "b_h": b_h}
+
+    def _sequence(self, x, state, params):
+        hs = gru_forward(x, state[0], params, reset=self.reset)
+        return hs, (hs[:, -1],)
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
         self._check_input(x)
-        hs = gru_forward(x, self._state("h0", h0, x), self.params(), reset=self.reset)
-        return hs, hs[:, -1].unsqueeze(0)
+        out, (h_n,) = self._layers(x, (self._state("h0", h0, x),))
+        return out, h_n
 
     def extra_repr(self) -> str:
         return super().extra_repr() + ("" if self.reset == "after" else f", reset={self.reset!r}")

@@ -73,32 +73,38 @@ def lstm_forward(x: torch.Tensor, state, params: dict) -> torch.Tensor:
 
 
 class LSTM(Recurrent):
-    """A one-layer LSTM whose parameters and ``state_dict`` keys are ``torch.nn.LSTM``'s.
+    """An LSTM whose parameters and ``state_dict`` keys are ``torch.nn.LSTM``'s.
 
-    ``weight_ih_l0`` is W_x (4H, D), ``weight_hh_l0`` is W_h (4H, H), and
-    ``bias_ih_l0 + bias_hh_l0`` is b (4H,) (torch keeps two biases; only their sum matters);
-    rows in gate order i, f, g, o. Either module loads the other's ``state_dict`` with
-    ``strict=True``.
+    ``weight_ih_l{k}`` is W_x (4H, D_k), ``weight_hh_l{k}`` is W_h (4H, H), and
+    ``bias_ih_l{k} + bias_hh_l{k}`` is b (4H,) (torch keeps two biases; only their sum matters);
+    rows in gate order i, f, g, o; ``_reverse`` for the reverse direction. Either module loads
+    the other's ``state_dict`` with ``strict=True``.
 
+    ``LSTM(input_size, hidden_size, bias=True, *, num_layers=1, bidirectional=False)``;
     ``forward(x, hx=None)`` takes x (N, T, D) (always batch-first) and ``hx = (h0, c0)``, each
-    (1, N, H), like ``torch.nn.LSTM(batch_first=True)``, and returns ``(hs, (h_n, c_n))`` with
-    hs (N, T, H), h_n and c_n (1, N, H).
+    (L * dirs, N, H), like ``torch.nn.LSTM(batch_first=True)``, and returns
+    ``(out, (h_n, c_n))`` with out (N, T, dirs * H), h_n and c_n (L * dirs, N, H).
     """
 
     mode = "LSTM"
     gates = 4
 
-    def params(self) -> dict:
-        """The parameters under the equations' names (b is the sum of torch's two biases)."""
-        b_ih, b_hh = self._biases()
-        return {"W_x": self.weight_ih_l0, "W_h": self.weight_hh_l0, "b": b_ih + b_hh}
+    def params(self, layer: int = 0, reverse: bool = False) -> dict:
+        """One layer and direction's parameters under the equations' names (b is the sum of
+        torch's two biases)."""
+        W_ih, W_hh = self._weights(layer, reverse)
+        b_ih, b_hh = self._biases(layer, reverse)
+        return {"W_x": W_ih, "W_h": W_hh, "b": b_ih + b_hh}
+
+    def _sequence(self, x, state, params):
+        return _scan(x, state, params)
 
     def forward(self, x: torch.Tensor, hx=None):
         self._check_input(x)
         if hx is None:
             hx = (None, None)
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            raise TypeError("hx must be a pair (h0, c0) of tensors, each (1, N, H)")
-        state = (self._state("h0", hx[0], x), self._state("c0", hx[1], x))
-        hs, (h, c) = _scan(x, state, self.params())
-        return hs, (h.unsqueeze(0), c.unsqueeze(0))
+            raise TypeError("hx must be a pair (h0, c0) of tensors, each (L * dirs, N, H)")
+        states = (self._state("h0", hx[0], x), self._state("c0", hx[1], x))
+        out, (h_n, c_n) = self._layers(x, states)
+        return out, (h_n, c_n)

@@ -40,25 +40,33 @@ def rnn_forward(x: torch.Tensor, h0: torch.Tensor, params: dict) -> torch.Tensor
 
 
 class RNN(Recurrent):
-    """A one-layer tanh RNN whose parameters and ``state_dict`` keys are ``torch.nn.RNN``'s.
+    """A tanh RNN whose parameters and ``state_dict`` keys are ``torch.nn.RNN``'s.
 
-    ``weight_ih_l0`` is W_xh (H, D), ``weight_hh_l0`` is W_hh (H, H), and
-    ``bias_ih_l0 + bias_hh_l0`` is b_h (torch keeps two biases; only their sum matters).
-    Either module loads the other's ``state_dict`` with ``strict=True``.
+    ``weight_ih_l{k}`` is W_xh (H, D_k), ``weight_hh_l{k}`` is W_hh (H, H), and
+    ``bias_ih_l{k} + bias_hh_l{k}`` is b_h (torch keeps two biases; only their sum matters);
+    ``_reverse`` for the reverse direction. Either module loads the other's ``state_dict`` with
+    ``strict=True``.
 
-    ``forward(x, h0=None)`` takes x (N, T, D) (always batch-first) and h0 (1, N, H) like
-    ``torch.nn.RNN(batch_first=True)``, and returns ``(hs, h_n)`` with hs (N, T, H) and
-    h_n (1, N, H).
+    ``RNN(input_size, hidden_size, bias=True, *, num_layers=1, bidirectional=False)``;
+    ``forward(x, h0=None)`` takes x (N, T, D) (always batch-first) and h0 (L * dirs, N, H) like
+    ``torch.nn.RNN(batch_first=True)``, and returns ``(out, h_n)`` with out (N, T, dirs * H)
+    and h_n (L * dirs, N, H).
     """
 
     mode = "RNN_TANH"
 
-    def params(self) -> dict:
-        """The parameters under the equations' names (b_h is the sum of torch's two biases)."""
-        b_ih, b_hh = self._biases()
-        return {"W_xh": self.weight_ih_l0, "W_hh": self.weight_hh_l0, "b_h": b_ih + b_hh}
+    def params(self, layer: int = 0, reverse: bool = False) -> dict:
+        """One layer and direction's parameters under the equations' names (b_h is the sum of
+        torch's two biases)."""
+        W_ih, W_hh = self._weights(layer, reverse)
+        b_ih, b_hh = self._biases(layer, reverse)
+        return {"W_xh": W_ih, "W_hh": W_hh, "b_h": b_ih + b_hh}
+
+    def _sequence(self, x, state, params):
+        hs = rnn_forward(x, state[0], params)
+        return hs, (hs[:, -1],)
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
         self._check_input(x)
-        hs = rnn_forward(x, self._state("h0", h0, x), self.params())
-        return hs, hs[:, -1].unsqueeze(0)
+        out, (h_n,) = self._layers(x, (self._state("h0", h0, x),))
+        return out, h_n
