@@ -11,8 +11,9 @@ Threat model (in-kernel, as nbgrader runs a notebook). What is defended:
 * Delegation: while a student's function runs under a check, every public function of
   ``rnn_ref.numpy``, ``rnn_ref.torch`` and ``rnn_ref.convert`` and the recurrent modules and
   kernels of ``torch.nn`` raise :class:`DelegationError` instead, whether they are reached
-  through a module attribute at run time or through a name bound at import time (the function objects' code is swapped,
-  so ``from rnn_ref.numpy import rnn_forward as mine`` trips too). Optionally autograd too.
+  through a module attribute at run time or through a name bound at import time (the
+  function objects' code is swapped, so ``from rnn_ref.numpy import rnn_forward as mine``
+  trips too). Optionally autograd too.
   A trip is recorded even if the student's code catches the exception.
 * The expected values come from a private copy of ``rnn_ref.numpy`` loaded from its source
   file, not from the ``rnn_ref`` modules the student's code can reach and patch.
