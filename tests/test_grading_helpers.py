@@ -193,6 +193,35 @@ def test_weight_mapping_of_rnn_ref_convert_is_a_tripwire():
     assert np.array_equal(load(params), params["W_xh"])
 
 
+def test_reference_classes_cannot_be_constructed_used_or_subclassed():
+    from rnn_ref.numpy import EarlyStopping as Bound
+
+    class Mine(Bound):  # a subclass inherits the tripwired methods
+        pass
+
+    def construct():
+        return Bound(patience=2).step(1.0)
+
+    def subclass():
+        return Mine(patience=2).step(1.0)
+
+    def torch_module():
+        import torch
+
+        import rnn_ref.torch
+
+        return rnn_ref.torch.LSTM(2, 3)(torch.zeros(1, 4, 2))[0].shape
+
+    for fn in (construct, subclass):
+        with pytest.raises(DelegationError, match=r"rnn_ref\.numpy\.EarlyStopping\.__init__"):
+            guarded_call("f", fn)
+    with pytest.raises(DelegationError, match=r"rnn_ref\.torch\.LSTM\.forward"):
+        guarded_call("f", torch_module, torch_nn=True)
+    # Outside a check the classes work.
+    assert construct() is False and subclass() is False
+    assert torch_module() == (1, 4, 3)
+
+
 def test_autograd_can_be_forbidden():
     import torch
 

@@ -91,7 +91,8 @@ class Assignment:
         }
 
     def student_function_names(self) -> list[str]:
-        """Names the answer cells define (``def`` at top level), e.g. ``rnn_forward``."""
+        """Names the answer cells define (``def`` or ``class`` at top level), e.g.
+        ``rnn_forward``, ``EarlyStopping``."""
         names = []
         for c in self.source_nb().cells:
             if is_answer(c) and c.cell_type == "code":
@@ -99,5 +100,7 @@ class Assignment:
                     tree = ast.parse(c.source)
                 except SyntaxError:
                     continue
-                names += [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+                names += [
+                    n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)
+                ]
         return names

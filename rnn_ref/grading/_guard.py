@@ -145,8 +145,11 @@ def _targets(autograd: bool, torch_nn: bool = False):
             continue
         for name in getattr(module, "__all__", ()):
             obj = getattr(module, name, None)
-            if isinstance(obj, type):  # a module class: forbid calling it
-                out.append((obj, "forward", f"{pkg}.{name}.forward"))
+            if isinstance(obj, type):  # a class: forbid constructing it and its methods
+                for attr, value in vars(obj).items():
+                    public = not attr.startswith("_") or attr in ("__init__", "__call__")
+                    if public and callable(getattr(value, "__func__", value)):
+                        out.append((obj, attr, f"{pkg}.{name}.{attr}"))
             elif callable(obj):
                 owner = sys.modules.get(getattr(obj, "__module__", ""), module)
                 out.append((owner, name, f"{pkg}.{name}"))
