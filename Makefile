@@ -47,6 +47,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_rnn_cpu.py
 	$(PY) bench/bench_lstm_cpu.py
+	$(PY) bench/bench_lstm_gpu.py
 	$(PY) bench/bench_grading.py
 
 # Grade a class: make grade A=<assignment id> S=<submissions folder or zip> [J=<workers>]
