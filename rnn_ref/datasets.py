@@ -324,3 +324,217 @@ def _load_file(path, column, time_column, delimiter, fill_missing, unit, freq) -
         filled=filled,
         source=f"file {path}",
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# ch09_seq2seq: a toy translation task (human-readable dates -> ISO dates), generated locally.
+# ---------------------------------------------------------------------------------------------
+
+import datetime as _dt  # noqa: E402
+
+__all__ += [
+    "DATE_FORMATS",
+    "format_date",
+    "toy_dates",
+    "CharVocab",
+    "date_vocab",
+    "pad_sequences",
+]
+
+_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+_WEEKDAYS = "Monday Tuesday Wednesday Thursday Friday Saturday Sunday".split()
+DATE_RANGE = (_dt.date(1950, 1, 1), _dt.date(2049, 12, 31))
+
+
+def _fmt_d_month_y(d):  # "22 November 2026"
+    return f"{d.day} {_MONTHS[d.month - 1]} {d.year}"
+
+
+def _fmt_mon_d_y(d):  # "Nov 22, 2026"
+    return f"{_MONTHS[d.month - 1][:3]} {d.day}, {d.year}"
+
+
+def _fmt_month_d_y(d):  # "November 22, 2026"
+    return f"{_MONTHS[d.month - 1]} {d.day}, {d.year}"
+
+
+def _fmt_weekday_d_mon_y(d):  # "sunday, 22 nov 2026"
+    return f"{_WEEKDAYS[d.weekday()].lower()}, {d.day} {_MONTHS[d.month - 1][:3].lower()} {d.year}"
+
+
+def _fmt_d_mon_y_upper(d):  # "22 NOV 2026"
+    return f"{d.day:02d} {_MONTHS[d.month - 1][:3].upper()} {d.year}"
+
+
+def _fmt_dd_mm_yyyy(d):  # "22/11/2026" (day first)
+    return f"{d.day:02d}/{d.month:02d}/{d.year}"
+
+
+def _fmt_dd_mm_yy(d):  # "22.11.26" (two-digit year: 50-99 -> 19xx, 00-49 -> 20xx)
+    return f"{d.day:02d}.{d.month:02d}.{d.year % 100:02d}"
+
+
+def _fmt_weekday_month_d_y(d):  # "Sunday, November 22, 2026"
+    return f"{_WEEKDAYS[d.weekday()]}, {_MONTHS[d.month - 1]} {d.day}, {d.year}"
+
+
+DATE_FORMATS = {
+    "d_month_y": _fmt_d_month_y,
+    "mon_d_y": _fmt_mon_d_y,
+    "month_d_y": _fmt_month_d_y,
+    "weekday_d_mon_y": _fmt_weekday_d_mon_y,
+    "d_mon_y_upper": _fmt_d_mon_y_upper,
+    "dd/mm/yyyy": _fmt_dd_mm_yyyy,
+    "dd.mm.yy": _fmt_dd_mm_yy,
+    "weekday_month_d_y": _fmt_weekday_month_d_y,
+}
+"""The source formats of :func:`toy_dates`, by name, each a function ``datetime.date -> str``.
+For 2026-11-22: ``"22 November 2026"``, ``"Nov 22, 2026"``, ``"November 22, 2026"``,
+``"sunday, 22 nov 2026"``, ``"22 NOV 2026"``, ``"22/11/2026"``, ``"22.11.26"``,
+``"Sunday, November 22, 2026"``. English names, whatever the locale (no ``strftime``)."""
+
+
+def _check_formats(formats) -> list[str]:
+    if formats is None:
+        return list(DATE_FORMATS)
+    if isinstance(formats, str):
+        formats = [formats]
+    formats = list(formats)
+    if not formats:
+        raise ValueError("formats is empty: name at least one of " + ", ".join(DATE_FORMATS))
+    for f in formats:
+        if f not in DATE_FORMATS:
+            raise ValueError(f"unknown date format {f!r}; the formats are {list(DATE_FORMATS)}")
+    return formats
+
+
+def format_date(date: _dt.date, fmt: str) -> str:
+    """``date`` written in the format named ``fmt`` (a key of :data:`DATE_FORMATS`)."""
+    return DATE_FORMATS[_check_formats([fmt])[0]](date)
+
+
+def toy_dates(n: int, rng, formats=None) -> list[tuple[str, str]]:
+    """``n`` pairs (human-readable date, ISO date), the toy translation task of ch09_seq2seq.
+
+    Each date is drawn uniformly from 1950-01-01 to 2049-12-31 (both included), each format
+    uniformly from ``formats`` (default: all of :data:`DATE_FORMATS`); the target is always the
+    10 characters ``YYYY-MM-DD``. Example: ``("sunday, 22 nov 2026", "2026-11-22")``.
+
+    The task is small but not trivial for a character model: the month must be read from a
+    name, an abbreviation or a number, the day may have one or two digits, the two-digit year
+    of ``"dd.mm.yy"`` needs a century rule (50-99 -> 19xx, 00-49 -> 20xx), and the output
+    order differs from most input orders, which is what attention helps with.
+
+    Args:
+        n: number of pairs (>= 0).
+        rng: a ``numpy.random.Generator`` or a seed (int); the same seed gives the same pairs.
+        formats: names of formats to draw from (a subset of :data:`DATE_FORMATS`), or None.
+
+    Returns:
+        a list of ``n`` ``(source, target)`` string pairs.
+    """
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+        raise ValueError(f"n must be a non-negative integer, got {n!r}")
+    names = _check_formats(formats)
+    rng = np.random.default_rng(rng)
+    first, last = DATE_RANGE
+    days = rng.integers(0, (last - first).days + 1, size=n)
+    which = rng.integers(0, len(names), size=n)
+    pairs = []
+    for d, k in zip(days, which, strict=True):
+        date = first + _dt.timedelta(days=int(d))
+        pairs.append((DATE_FORMATS[names[k]](date), date.isoformat()))
+    return pairs
+
+
+class CharVocab:
+    """A character vocabulary with four reserved ids: ``<pad>`` = 0, ``<bos>`` = 1,
+    ``<eos>`` = 2, ``<unk>`` = 3, then the characters of ``texts`` in sorted order.
+
+    ``CharVocab(texts)`` builds it from an iterable of strings (e.g. every source and target
+    of the training pairs, so one vocabulary serves both sides). ``itos`` lists the tokens by id
+    (the reserved ones under their names), ``stoi`` maps a character to its id.
+    """
+
+    PAD, BOS, EOS, UNK = 0, 1, 2, 3
+    SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
+    UNK_CHAR = "\N{REPLACEMENT CHARACTER}"  # what decode writes for <unk>
+
+    def __init__(self, texts):
+        if isinstance(texts, str):
+            texts = [texts]
+        chars = set()
+        for t in texts:
+            if not isinstance(t, str):
+                raise TypeError(f"CharVocab is built from strings, got {type(t).__name__}")
+            chars.update(t)
+        self.itos = list(self.SPECIALS) + sorted(chars)
+        self.stoi = {c: i for i, c in enumerate(self.itos) if i >= len(self.SPECIALS)}
+        self.pad, self.bos, self.eos, self.unk = self.PAD, self.BOS, self.EOS, self.UNK
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __repr__(self) -> str:
+        return f"CharVocab({len(self)} tokens: 4 reserved + {len(self) - 4} characters)"
+
+    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
+        """The ids of ``text``'s characters (unknown ones -> ``<unk>`` = 3), optionally with
+        ``<bos>`` = 1 in front and ``<eos>`` = 2 at the end."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode takes a string, got {type(text).__name__}")
+        ids = [self.stoi.get(c, self.UNK) for c in text]
+        return ([self.BOS] if add_bos else []) + ids + ([self.EOS] if add_eos else [])
+
+    def decode(self, ids) -> str:
+        """The string of ``ids`` (any iterable of ints: list, array, tensor), read up to the
+        first ``<eos>`` (excluded); ``<pad>`` and ``<bos>`` are skipped, ``<unk>`` is written
+        U+FFFD. ``decode(encode(s, add_bos=True, add_eos=True)) == s`` for characters in
+        the vocabulary."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if i == self.EOS:
+                break
+            if i in (self.PAD, self.BOS):
+                continue
+            if not 0 <= i < len(self.itos):
+                raise ValueError(f"id {i} is out of range for a vocabulary of {len(self)} tokens")
+            out.append(self.UNK_CHAR if i == self.UNK else self.itos[i])
+        return "".join(out)
+
+
+def date_vocab() -> CharVocab:
+    """The :class:`CharVocab` of every character :func:`toy_dates` can write (all month and
+    weekday names in every case used, digits, ``" ,-./"``), so that a vocabulary does not
+    depend on which pairs happened to be drawn."""
+    texts = ["0123456789 ,-./"]
+    for m in _MONTHS + _WEEKDAYS:
+        texts += [m, m.lower(), m.upper()]
+    return CharVocab(texts)
+
+
+def pad_sequences(seqs, pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad id sequences to one length.
+
+    Args:
+        seqs: a non-empty list of N id sequences (lists or 1-D arrays of ints), lengths L_i.
+        pad: the id written after each sequence's end (``CharVocab.PAD`` = 0).
+
+    Returns:
+        ids (N, S) int64 with S = max L_i, row i = seqs[i] then ``pad``s, and lengths (N,) int64.
+        The mask of real positions is ``np.arange(S) < lengths[:, None]``.
+    """
+    seqs = [np.asarray(s) for s in seqs]
+    if not seqs:
+        raise ValueError("pad_sequences needs at least one sequence")
+    for i, s in enumerate(seqs):
+        if s.ndim != 1 or (s.size and not np.issubdtype(s.dtype, np.integer)):
+            raise ValueError(f"sequence {i} must be a 1-D sequence of ints, got {s!r}")
+    lengths = np.array([s.size for s in seqs], dtype=np.int64)
+    out = np.full((len(seqs), int(lengths.max())), pad, dtype=np.int64)
+    for i, s in enumerate(seqs):
+        out[i, : s.size] = s
+    return out, lengths

@@ -174,3 +174,136 @@ def test_builtin_without_statsmodels_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "statsmodels.datasets.co2", None)
     with pytest.raises(ImportError, match=r"'co2' ships with statsmodels, which is not installed"):
         load_series("co2")
+
+
+# ---------------------------------------------------------------------------------------------
+# ch09_seq2seq: toy_dates, CharVocab, pad_sequences
+# ---------------------------------------------------------------------------------------------
+
+import datetime as dt  # noqa: E402
+
+from rnn_ref.datasets import (  # noqa: E402
+    DATE_FORMATS,
+    CharVocab,
+    date_vocab,
+    format_date,
+    pad_sequences,
+    toy_dates,
+)
+
+# An independent reading of each format (strptime, English names in the C locale; strptime
+# matches names case-insensitively). "dd.mm.yy" is read by hand: strptime's %y puts 50-68 in
+# the 2000s, the task's rule puts 50-99 in the 1900s.
+STRPTIME = {
+    "d_month_y": "%d %B %Y",
+    "mon_d_y": "%b %d, %Y",
+    "month_d_y": "%B %d, %Y",
+    "weekday_d_mon_y": "%A, %d %b %Y",
+    "d_mon_y_upper": "%d %b %Y",
+    "dd/mm/yyyy": "%d/%m/%Y",
+    "weekday_month_d_y": "%A, %B %d, %Y",
+}
+
+
+def parse_date(text: str, fmt: str) -> dt.date:
+    if fmt == "dd.mm.yy":
+        d, m, y = (int(p) for p in text.split("."))
+        return dt.date(1900 + y if y >= 50 else 2000 + y, m, d)
+    date = dt.datetime.strptime(text, STRPTIME[fmt]).date()
+    if fmt.startswith("weekday"):  # strptime reads the weekday but does not check it
+        assert text.split(",")[0].lower() == date.strftime("%A").lower(), text
+    return date
+
+
+def test_toy_date_formats_known_values():
+    d = dt.date(2026, 11, 22)  # a Sunday
+    written = {f: format_date(d, f) for f in DATE_FORMATS}
+    assert written == {
+        "d_month_y": "22 November 2026",
+        "mon_d_y": "Nov 22, 2026",
+        "month_d_y": "November 22, 2026",
+        "weekday_d_mon_y": "sunday, 22 nov 2026",
+        "d_mon_y_upper": "22 NOV 2026",
+        "dd/mm/yyyy": "22/11/2026",
+        "dd.mm.yy": "22.11.26",
+        "weekday_month_d_y": "Sunday, November 22, 2026",
+    }
+    assert format_date(dt.date(1950, 3, 5), "d_month_y") == "5 March 1950"
+    assert format_date(dt.date(1950, 3, 5), "dd.mm.yy") == "05.03.50"
+    with pytest.raises(ValueError, match=r"unknown date format 'iso'"):
+        format_date(d, "iso")
+
+
+@pytest.mark.parametrize(
+    "date",
+    [dt.date(1950, 1, 1), dt.date(2049, 12, 31), dt.date(2000, 2, 29), dt.date(1999, 12, 31)],
+)
+def test_every_format_parses_back_to_the_same_iso_date(date):
+    for fmt in DATE_FORMATS:
+        assert parse_date(format_date(date, fmt), fmt).isoformat() == date.isoformat(), fmt
+
+
+def test_toy_dates_pairs_are_right_deterministic_and_cover_range_and_formats():
+    pairs = toy_dates(3000, 0)
+    assert len(pairs) == 3000 and pairs == toy_dates(3000, 0)
+    assert pairs == toy_dates(3000, np.random.default_rng(0))
+    assert pairs != toy_dates(3000, 1)
+    seen = set()
+    years = []
+    for src, iso in pairs:
+        assert len(iso) == 10 and iso[4] == iso[7] == "-"
+        date = dt.date.fromisoformat(iso)
+        years.append(date.year)
+        # the source reads back to the target in exactly the format(s) that write it
+        fmts = [f for f in DATE_FORMATS if format_date(date, f) == src]
+        assert fmts, src
+        seen.update(fmts)
+        assert all(parse_date(src, f) == date for f in fmts)
+    assert seen == set(DATE_FORMATS)
+    assert min(years) == 1950 and max(years) == 2049
+    assert toy_dates(0, 0) == []
+
+
+def test_toy_dates_format_subset_and_errors():
+    pairs = toy_dates(50, 3, formats=["dd/mm/yyyy"])
+    assert all(src == format_date(dt.date.fromisoformat(iso), "dd/mm/yyyy") for src, iso in pairs)
+    assert toy_dates(5, 3, formats="dd.mm.yy") == toy_dates(5, 3, formats=["dd.mm.yy"])
+    with pytest.raises(ValueError, match=r"unknown date format 'yyyy'"):
+        toy_dates(5, 0, formats=["yyyy"])
+    with pytest.raises(ValueError, match=r"formats is empty"):
+        toy_dates(5, 0, formats=[])
+    with pytest.raises(ValueError, match=r"n must be a non-negative integer"):
+        toy_dates(-1, 0)
+
+
+def test_char_vocab_round_trip_and_reserved_ids():
+    vocab = CharVocab(["ba", "ca"])
+    assert vocab.itos == ["<pad>", "<bos>", "<eos>", "<unk>", "a", "b", "c"] and len(vocab) == 7
+    assert (vocab.pad, vocab.bos, vocab.eos, vocab.unk) == (0, 1, 2, 3)
+    assert vocab.encode("cab") == [6, 4, 5]
+    assert vocab.encode("cab", add_bos=True, add_eos=True) == [1, 6, 4, 5, 2]
+    assert vocab.encode("xa") == [3, 4]
+    assert vocab.decode([1, 6, 4, 0, 5, 2, 4, 4]) == "cab"  # stops at <eos>, skips pad/bos
+    assert vocab.decode(np.array([4, 3])) == "a\N{REPLACEMENT CHARACTER}"
+    with pytest.raises(ValueError, match=r"id 9 is out of range"):
+        vocab.decode([4, 9])
+    with pytest.raises(TypeError, match=r"built from strings"):
+        CharVocab([["a"]])
+    dv = date_vocab()
+    for src, iso in toy_dates(2000, 5):
+        for s in (src, iso):
+            ids = dv.encode(s, add_bos=True, add_eos=True)
+            assert dv.unk not in ids and dv.decode(ids) == s
+
+
+def test_pad_sequences():
+    ids, lengths = pad_sequences([[5, 6, 7], [8], np.array([9, 9])])
+    assert ids.dtype == np.int64 and lengths.dtype == np.int64
+    np.testing.assert_array_equal(ids, [[5, 6, 7], [8, 0, 0], [9, 9, 0]])
+    np.testing.assert_array_equal(lengths, [3, 1, 2])
+    ids, _ = pad_sequences([[1], [2, 3]], pad=-1)
+    np.testing.assert_array_equal(ids, [[1, -1], [2, 3]])
+    with pytest.raises(ValueError, match=r"at least one sequence"):
+        pad_sequences([])
+    with pytest.raises(ValueError, match=r"sequence 1 must be a 1-D sequence of ints"):
+        pad_sequences([[1], [0.5]])
