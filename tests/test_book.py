@@ -53,7 +53,10 @@ MIN_FIGURES = {
     "book/ch03_bptt.html": 4,
     "book/ch04_gradients.html": 3,
     "book/ch05_lstm.html": 4,
+    "book/ch07_variants.html": 1,
     "book/ch08_training.html": 6,
+    "book/ch09_seq2seq.html": 2,
+    "book/ch10_pytorch.html": 1,
 }
 # Pages executed at build that are not chapters: must show at least one figure too.
 EXECUTED_PAGES += ["book/appendix_gpu_bench.html"]
