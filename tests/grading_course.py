@@ -1,16 +1,24 @@
 """Build a temporary nbgrader course from this repository's solutions/, submit notebooks, and
-read back per-cell scores. Used by the grading round-trip tests."""
+read back per-cell scores; the grading round trip (RoundTrip) that every
+tests/test_grading_<assignment>.py runs, and the helpers their chapter-specific tests share
+(the class-scale grader, a top-to-bottom run of the solution); toc_files for _toc.yml."""
 
 from __future__ import annotations
 
 import copy
+import csv
 import os
 import shutil
 import subprocess
 import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import nbformat
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -95,3 +103,328 @@ def scores(course: Path, assignment: str) -> dict[str, dict[str, float | None]]:
         for sub in gb.assignment_submissions(assignment):
             out[sub.student_id] = {g.name: g.auto_score for nb in sub.notebooks for g in nb.grades}
     return out
+
+
+def toc_files(node):
+    """Every ``file:`` entry of a parsed ``_toc.yml`` (nested chapters and sections included)."""
+    if isinstance(node, dict):
+        if "file" in node:
+            yield node["file"]
+        for value in node.values():
+            yield from toc_files(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from toc_files(item)
+
+
+# --- The grading round trip shared by tests/test_grading_<assignment>.py ----------------------
+#
+# Each of those files describes its assignment with a RoundTrip (autograded cells and points,
+# written cells, planted bugs, delegations) and installs the shared tests with
+# ``globals().update(RT.tests())``; what remains in the file is specific to its chapter.
+
+
+class Bug(NamedTuple):
+    """A planted bug: replace ``old`` (which must occur exactly ``times`` times; all are
+    replaced) by ``new`` in answer cell ``cell``, then each further ``(old, new)`` of ``also``
+    (once each) in the same cell. The test cells in ``zero`` must score 0; those in ``full``
+    keep their full points (None: every other autograded cell; a list leaves the cells in
+    neither unchecked)."""
+
+    cell: str
+    old: str
+    new: str
+    zero: list[str]
+    full: list[str] | None = None
+    also: tuple[tuple[str, str], ...] = ()
+    times: int = 1
+
+
+class Delegation(NamedTuple):
+    """Answer cell ``cell`` replaced by ``source``, which hands the work to a library; the test
+    cells in ``zero`` must score 0 and every other autograded cell its full points."""
+
+    cell: str
+    source: str
+    zero: list[str]
+
+
+def with_bug(nb, bug: Bug):
+    """A copy of ``nb`` with ``bug`` planted (see Bug for how often each text must occur)."""
+    edits = [(bug.old, bug.new, bug.times)] + [(old, new, 1) for old, new in bug.also]
+    for old, new, times in edits:
+        assert cell(nb, bug.cell).source.count(old) == times, (bug.cell, old, times)
+        nb = with_replaced(nb, bug.cell, old, new)
+    return nb
+
+
+def total(cells: dict, auto: dict[str, int]) -> float:
+    """The sum of the autograded cells' scores (an ungraded cell, None, counts 0)."""
+    return sum(cells[g] or 0 for g in auto)
+
+
+def assert_scores(got: dict, auto: dict[str, int], zero: list[str], full=None) -> None:
+    """Cells ``zero`` score 0 and cells ``full`` (default: every other autograded cell) score
+    their full points in ``got`` ({grade_id: score})."""
+    full = [g for g in auto if g not in zero] if full is None else full
+    assert {g: got[g] for g in zero} == {g: 0 for g in zero}, got
+    assert {g: got[g] for g in full} == {g: auto[g] for g in full}, got
+
+
+def error_outputs(course: Path, assignment: str, student: str, grade_id: str) -> list:
+    """The error outputs of test cell ``grade_id`` in ``student``'s autograded notebook."""
+    nb = read(course / "autograded" / student / assignment / f"{assignment}.ipynb")
+    return [o for o in cell(nb, grade_id).outputs if o.output_type == "error"]
+
+
+def class_grade(
+    assignment: str, folder: Path, out: Path, *, cwd: Path = ROOT, timeout: int = 900
+) -> dict[str, dict[str, str]]:
+    """Run the class-scale grader, ``rnn-course grade <assignment> <folder> --out <out>
+    --no-gradebook`` (sandboxed kernels that only record, verdicts replayed in the grader's
+    process), from ``cwd``; assert it succeeds and return grades.csv as {student: row}."""
+    cmd = [
+        str(BIN / "rnn-course"),
+        "grade",
+        assignment,
+        str(folder),
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+        "--no-gradebook",  # run from the repository root: leave its gradebook alone
+        "--quiet",
+    ]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
+
+
+def run_top_to_bottom(nb, path: Path, seconds: float = 60):
+    """Execute ``nb`` in place (kernel cwd ``path``) and return it: it raises on the first cell
+    that fails, takes under ``seconds``, and shows no error output."""
+    from nbclient import NotebookClient
+
+    t0 = time.monotonic()
+    NotebookClient(
+        nb, timeout=seconds, kernel_name="python3", resources={"metadata": {"path": str(path)}}
+    ).execute()
+    took = time.monotonic() - t0
+    assert took < seconds, f"the solution notebook took {took:.1f} s"
+    errors = [o for c in code_cells(nb) for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors
+    return nb
+
+
+def code_cells(nb, graded_only: bool = False) -> list:
+    """The code cells of ``nb`` (only those nbgrader grades, if ``graded_only``)."""
+    return [
+        c
+        for c in nb.cells
+        if c.cell_type == "code"
+        and (not graded_only or c.metadata.get("nbgrader", {}).get("grade"))
+    ]
+
+
+def stderr_outputs(cells) -> list:
+    """(metadata, text) of every stderr stream output of ``cells`` (a cell nbgrader grades
+    scores 0 when it writes to stderr)."""
+    return [
+        (c.metadata, o.get("text")) for c in cells for o in c.outputs if o.get("name") == "stderr"
+    ]
+
+
+def printed(nb) -> str:
+    """Everything the code cells of ``nb`` printed or displayed as text."""
+    return "".join(o.get("text", "") for c in code_cells(nb) for o in c.outputs)
+
+
+@dataclass
+class Graded:
+    """The result of one autograde run: the course, {student: {grade_id: score}}, the process."""
+
+    assignment: str
+    course: Path
+    scores: dict[str, dict[str, float | None]]
+    result: subprocess.CompletedProcess
+
+    def errors(self, student: str, grade_id: str) -> list:
+        return error_outputs(self.course, self.assignment, student, grade_id)
+
+    def error(self, student: str, grade_id: str):
+        """The first error output of the cell, which must show one."""
+        errors = self.errors(student, grade_id)
+        assert errors, f"{student}: {grade_id} shows no error"
+        return errors[0]
+
+
+@dataclass
+class RoundTrip:
+    """One assignment's grading round trip.
+
+    ``auto``: the autograded test cells and their points, summing to ``full_marks``;
+    ``written``: the cells graded by hand and their points; ``bugs`` and ``delegations``:
+    submissions built from the solution, each with the cells it must zero; ``others``: further
+    submissions {student: build(solution, released)}, checked by the chapter's own tests;
+    ``release_listed``: also test that the committed release is the one nbgrader generates, with
+    exactly these graded cells and none of the ``release_excludes`` texts."""
+
+    assignment: str
+    auto: dict[str, int]
+    full_marks: int
+    written: dict[str, int] = field(default_factory=dict)
+    bugs: dict[str, Bug] = field(default_factory=dict)
+    delegations: dict[str, Delegation] = field(default_factory=dict)
+    others: dict[str, Callable] = field(default_factory=dict)
+    release_listed: bool = False
+    release_excludes: tuple[str, ...] = ()
+
+    @property
+    def full(self) -> int:
+        return sum(self.auto.values())
+
+    @property
+    def written_points(self) -> int:
+        return sum(self.written.values())
+
+    def solution(self):
+        """A fresh copy of the solution notebook."""
+        return read(ROOT / "solutions" / self.assignment / f"{self.assignment}.ipynb")
+
+    def release(self):
+        """A fresh copy of the committed release (exercises/)."""
+        return read(ROOT / "exercises" / self.assignment / f"{self.assignment}.ipynb")
+
+    def total(self, cells: dict) -> float:
+        return total(cells, self.auto)
+
+    def students(self) -> set[str]:
+        return {"solution", "released", *self.bugs, *self.delegations, *self.others}
+
+    def grade(self, tmp: Path) -> Graded:
+        """Build a course in ``tmp``, submit the solution, the release, every bug, delegation
+        and other submission, and autograde them all (which must succeed)."""
+        a = self.assignment
+        course = make_course(tmp, a)
+        solution = self.solution()
+        released = read(course / "exercises" / a / f"{a}.ipynb")
+        submit(course, a, "solution", solution)
+        submit(course, a, "released", released)
+        for name, bug in self.bugs.items():
+            submit(course, a, name, with_bug(solution, bug))
+        for name, d in self.delegations.items():
+            submit(course, a, name, with_source(solution, d.cell, d.source))
+        for name, build in self.others.items():
+            submit(course, a, name, build(solution, released))
+        result = autograde(course, a)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        return Graded(a, course, scores(course, a), result)
+
+    def grade_class(
+        self, tmp: Path, replayed=(), extra: dict | None = None, timeout: int = 900
+    ) -> dict[str, dict]:
+        """Grade the solution, the committed release, the ``replayed`` bugs and the ``extra``
+        notebooks ({student: notebook}) with the class-scale grader (see class_grade), from
+        ``tmp/subs/<student>.ipynb`` into ``tmp/out``. Check that every student has a row, the
+        solution's and the release's rows (assert_class_basics), and that each replayed bug
+        loses exactly its cells' points (assert_class_row); return the rows."""
+        batch = {"solution": self.solution(), "released": self.release()}
+        for bug in replayed:
+            batch[bug] = with_bug(self.solution(), self.bugs[bug])
+        batch.update(extra or {})
+        subs = tmp / "subs"
+        subs.mkdir()
+        for student, nb in batch.items():
+            nbformat.write(nb, subs / f"{student}.ipynb")
+        rows = class_grade(self.assignment, subs, tmp / "out", timeout=timeout)
+        assert set(rows) == set(batch)
+        self.assert_class_basics(rows)
+        for bug in replayed:
+            self.assert_class_row(rows[bug], self.bugs[bug].zero, self.bugs[bug].full)
+        return rows
+
+    def run_solution(self, path: Path):
+        """The solution notebook, executed top to bottom in ``path`` (see run_top_to_bottom)."""
+        return run_top_to_bottom(self.solution(), path)
+
+    def assert_class_basics(self, rows: dict) -> None:
+        """The class-scale grader's rows: the solution graded with full marks out of the
+        autograded and written points, the release 0."""
+        sol = rows["solution"]
+        assert float(sol["total"]) == self.full, sol
+        assert float(sol["max"]) == self.full + self.written_points, sol
+        assert sol["status"] == "graded", sol
+        assert all(float(sol[g]) == self.auto[g] for g in self.auto), sol
+        assert float(rows["released"]["total"]) == 0, rows["released"]
+
+    def assert_class_row(self, row: dict, zero: list[str], full=None) -> None:
+        """A class-scale grader row: exactly the ``zero`` cells' points lost."""
+        assert_scores({g: float(row[g]) for g in self.auto}, self.auto, zero, full)
+        if full is None:
+            assert float(row["total"]) == self.full - sum(self.auto[g] for g in zero), row
+
+    def tests(self) -> dict:
+        """The shared fixture ``graded`` and tests, to install in the chapter's module with
+        ``globals().update(RT.tests())``."""
+        rt, a = self, self.assignment
+
+        @pytest.fixture(scope="module")
+        def graded(tmp_path_factory) -> Graded:
+            return rt.grade(tmp_path_factory.mktemp("grading"))
+
+        def test_every_submission_is_graded(graded):
+            assert set(graded.scores) == rt.students()
+
+        def test_solution_scores_full_marks(graded):
+            s = graded.scores["solution"]
+            assert {g: s[g] for g in rt.auto} == rt.auto
+            assert rt.total(s) == rt.full == rt.full_marks
+
+        def test_released_notebook_scores_zero(graded):
+            s = graded.scores["released"]
+            assert rt.total(s) == 0
+            assert {g: s[g] for g in rt.auto} == {g: 0 for g in rt.auto}
+            assert (graded.course / "autograded" / "released" / a / f"{a}.ipynb").exists()
+
+        @pytest.mark.parametrize("bug", sorted(rt.bugs))
+        def test_planted_bug_zeroes_exactly_its_cells(graded, bug):
+            b = rt.bugs[bug]
+            assert b.zero and len(set(b.zero)) == len(b.zero) and set(b.zero) <= set(rt.auto)
+            got = graded.scores[bug]
+            assert rt.total(got) < rt.full
+            assert_scores(got, rt.auto, b.zero, b.full)
+
+        @pytest.mark.parametrize("who", sorted(rt.delegations))
+        def test_delegation_earns_nothing(graded, who):
+            assert_scores(graded.scores[who], rt.auto, rt.delegations[who].zero)
+
+        def test_the_committed_release_is_current_and_the_cells_are_as_listed(graded):
+            fresh = read(graded.course / "exercises" / a / f"{a}.ipynb")
+            assert fresh == rt.release(), f"regenerate exercises/{a}"
+            points = {
+                c.metadata.nbgrader.grade_id: c.metadata.nbgrader.points
+                for c in fresh.cells
+                if c.metadata.get("nbgrader", {}).get("grade")
+            }
+            assert points == {**rt.auto, **rt.written}
+            text = nbformat.writes(fresh)
+            for marker in rt.release_excludes:
+                assert marker not in text, marker
+
+        out = {
+            "graded": graded,
+            "test_every_submission_is_graded": test_every_submission_is_graded,
+            "test_solution_scores_full_marks": test_solution_scores_full_marks,
+            "test_released_notebook_scores_zero": test_released_notebook_scores_zero,
+        }
+        if self.release_listed:
+            out[test_the_committed_release_is_current_and_the_cells_are_as_listed.__name__] = (
+                test_the_committed_release_is_current_and_the_cells_are_as_listed
+            )
+        if self.bugs:
+            out["test_planted_bug_zeroes_exactly_its_cells"] = (
+                test_planted_bug_zeroes_exactly_its_cells
+            )
+        if self.delegations:
+            out["test_delegation_earns_nothing"] = test_delegation_earns_nothing
+        return out

@@ -15,7 +15,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from grading_course import ROOT, nbgrader, read, with_replaced, with_source
+from grading_course import ROOT, class_grade, nbgrader, read, with_replaced, with_source
 from test_grading_ch02_rnn import DELEGATE_TORCH
 
 from rnn_ref.autograde.sandbox import enforced
@@ -398,21 +398,7 @@ def test_grading_again_gives_the_same_scores(graded, tmp_path):
         dst.mkdir(parents=True)
         for f in src.iterdir():
             (dst / f.name).write_bytes(f.read_bytes())
-    cmd = [
-        str(Path(sys.executable).parent / "rnn-course"),
-        "grade",
-        A,
-        str(subs),
-        "--jobs",
-        "2",
-        "--out",
-        str(tmp_path / "out"),
-        "--quiet",
-        "--no-gradebook",
-    ]
-    proc = subprocess.run(cmd, cwd=course, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    again = {r["student"]: r for r in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
+    again = class_grade(A, subs, tmp_path / "out", cwd=course, timeout=600)
     for student, row in again.items():
         assert row == rows[student]
 

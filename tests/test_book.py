@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from grading_course import toc_files
 
 pytestmark = pytest.mark.slow
 
@@ -30,20 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILT_HTML = ROOT / "_build" / "html"
 
 
-def _toc_files(node):
-    if isinstance(node, dict):
-        if "file" in node:
-            yield node["file"]
-        for value in node.values():
-            yield from _toc_files(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _toc_files(item)
-
-
 # Every page of the table of contents must be built (a new chapter is covered once it is in
 # _toc.yml), and a chapter page executed at build must show rendered output and figures.
-TOC = list(_toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text())))
+TOC = list(toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text())))
 PAGES = [f"{f}.html" for f in TOC]
 EXECUTED_PAGES = [p for p in PAGES if p.startswith("book/ch")]
 # Minimum number of figures (<img> of an executed output) per executed page; default 2.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from grading_course import ROOT, make_course
+from grading_course import ROOT, make_course, toc_files
 
 ASSIGNMENTS = sorted(p.name for p in (ROOT / "solutions").iterdir() if p.is_dir())
 
@@ -78,16 +78,5 @@ def test_chapter_page_module_and_assignment_share_the_topic(assignment):
     assert _exists("rnn_ref", "numpy", f"{topic}.py") or _exists("rnn_ref", "torch", f"{topic}.py")
     assert _exists("rnn_ref", "grading", f"{assignment}.py")
     assert _exists("tests", f"test_grading_{assignment}.py"), "its grading round-trip test"
-    files = set(_toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text())))
+    files = set(toc_files(yaml.safe_load((ROOT / "_toc.yml").read_text())))
     assert {f"book/{assignment}", f"exercises/{assignment}/{assignment}"} <= files
-
-
-def _toc_files(node):
-    if isinstance(node, dict):
-        if "file" in node:
-            yield node["file"]
-        for value in node.values():
-            yield from _toc_files(value)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _toc_files(item)

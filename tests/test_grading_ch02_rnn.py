@@ -1,18 +1,22 @@
 """Grading round trip for ch02_rnn in a temporary nbgrader course: the solution scores full
 marks, the release scores 0 without breaking the grader, planted bugs lose points where they
-should, delegation and rebinding the comparison helpers gain nothing."""
+should, delegation and rebinding the comparison helpers gain nothing.
+
+The shared tests come from grading_course.RoundTrip; this file holds what is ch02's own.
+tests/test_autograde.py and bench/bench_grading.py reuse DELEGATE_TORCH and BUGS."""
 
 from __future__ import annotations
 
+import csv
+
 import pytest
 from grading_course import (
-    ROOT,
-    autograde,
+    Bug,
+    RoundTrip,
+    assert_scores,
     cell,
-    make_course,
+    nbgrader,
     read,
-    scores,
-    submit,
     with_replaced,
     with_source,
 )
@@ -30,71 +34,59 @@ AUTO = {  # autograded test cells and their points
     "test_softmax_loss_forward_visible": 1,
     "test_softmax_loss_forward_hidden": 3,
 }
-FULL = sum(AUTO.values())
 STEP = ["test_rnn_step_forward_visible", "test_rnn_step_forward_hidden"]
 SEQ = ["test_rnn_forward_visible", "test_rnn_forward_hidden"]
 OUT = ["test_temporal_affine_forward_visible", "test_temporal_affine_forward_hidden"]
 LOSS = ["test_softmax_loss_forward_visible", "test_softmax_loss_forward_hidden"]
 
-# name -> (cell, old, new, test cells that must score 0, test cells that must keep full marks)
+# name -> Bug(cell, old, new, test cells that must score 0[, test cells that must keep full
+# marks; by default every other one])
 BUGS = {
     # The visible sequence case is 1 x 1, where a missing transpose cannot show.
-    "bug_no_transpose": (
+    "bug_no_transpose": Bug(
         "rnn_step_forward",
         'h_prev @ params["W_hh"].T',
         'h_prev @ params["W_hh"]',
         [*STEP, "test_rnn_forward_hidden"],
         OUT + LOSS,
     ),
-    "bug_no_bias": ("rnn_step_forward", ' + params["b_h"]', "", STEP + SEQ, OUT + LOSS),
-    "bug_sigmoid": (
-        "rnn_step_forward",
-        "h = np.tanh(a)",
-        "h = 1 / (1 + np.exp(-a))",
-        STEP + SEQ,
-        OUT + LOSS,
+    "bug_no_bias": Bug("rnn_step_forward", ' + params["b_h"]', "", STEP + SEQ),
+    "bug_sigmoid": Bug(
+        "rnn_step_forward", "h = np.tanh(a)", "h = 1 / (1 + np.exp(-a))", STEP + SEQ
     ),
-    "bug_ignores_h0": (
+    "bug_ignores_h0": Bug(
         "rnn_forward",
         "h, caches = h0, []",
         "h, caches = np.zeros_like(h0), []",
         ["test_rnn_forward_hidden"],
         STEP + OUT + LOSS,
     ),
-    "bug_off_by_one": (
+    "bug_off_by_one": Bug(
         "rnn_forward",
         "hs[:, t, :] = h\n",
         "hs[:, t, :] = h if t == 0 else hs[:, t - 1, :]\n",
         SEQ,
-        STEP + OUT + LOSS,
     ),
-    "bug_no_output_bias": (
-        "temporal_affine_forward",
-        ' + params["b_y"]',
-        "",
-        OUT,
-        STEP + SEQ + LOSS,
-    ),
-    "bug_divide_by_N": (
+    "bug_no_output_bias": Bug("temporal_affine_forward", ' + params["b_y"]', "", OUT),
+    "bug_divide_by_N": Bug(
         "softmax_loss_forward",
         "/ m.sum())",
         "/ N)",
         ["test_softmax_loss_forward_hidden"],
         STEP + SEQ + OUT,
     ),
-    "bug_no_max_shift": (
+    "bug_no_max_shift": Bug(
         "softmax_loss_forward",
         "z = ys - ys.max(axis=2, keepdims=True)",
         "z = ys",
         ["test_softmax_loss_forward_hidden"],
         STEP + SEQ + OUT,
     ),
-    "bug_ignores_mask": (
+    "bug_ignores_mask": Bug(
         "softmax_loss_forward",
         "m = np.ones((N, T)) if mask is None else np.asarray(mask, dtype=float)",
         "m = np.ones((N, T))",
         LOSS,
-        STEP + SEQ + OUT,
     ),
 }
 
@@ -140,81 +132,38 @@ WARNS = """import warnings
     h = np.tanh(a)"""
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    course = make_course(tmp_path_factory.mktemp("grading"), A)
-    solution = read(ROOT / "solutions" / A / f"{A}.ipynb")
-    released = read(course / "exercises" / A / f"{A}.ipynb")
-    submit(course, A, "solution", solution)
-    submit(course, A, "released", released)
-    for name, (gid, old, new, _, _) in BUGS.items():
-        submit(course, A, name, with_replaced(solution, gid, old, new))
-    submit(course, A, "delegate_runtime", with_source(solution, "rnn_forward", DELEGATE_RUNTIME))
-    submit(course, A, "delegate_import", with_source(solution, "rnn_step_forward", DELEGATE_IMPORT))
-    submit(course, A, "delegate_torch", with_source(solution, "rnn_forward", DELEGATE_TORCH))
-    submit(
-        course,
-        A,
-        "cheat_allclose",
-        with_source(solution, "temporal_affine_forward", CHEAT_ALLCLOSE),
-    )
-    # Correct code that warns: nbgrader zeroes a test cell with stderr, so the checks must not.
-    submit(course, A, "warns", with_replaced(solution, "rnn_step_forward", "h = np.tanh(a)", WARNS))
-    # Tests edited by the student are restored from the gradebook before grading.
+def edited_tests(_, released):
+    """Tests edited by the student are restored from the gradebook before grading."""
     edited = with_source(released, "test_rnn_step_forward_visible", "pass")
-    edited = with_replaced(
+    return with_replaced(
         edited, "test_rnn_forward_hidden", "# Hidden tests", "pass  # Hidden tests"
     )
-    submit(course, A, "edited_tests", edited)
-    result = autograde(course, A)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return course, scores(course, A), result
 
 
-def total(cells: dict) -> float:
-    return sum(cells[g] or 0 for g in AUTO)
-
-
-def test_every_submission_is_graded(graded):
-    _, s, _ = graded
-    expected = {
-        "solution",
-        "released",
-        "delegate_runtime",
-        "delegate_import",
-        "delegate_torch",
-        "cheat_allclose",
-        "edited_tests",
-        "warns",
-        *BUGS,
-    }
-    assert set(s) == expected
-
-
-def test_solution_scores_full_marks(graded):
-    _, s, _ = graded
-    assert {g: s["solution"][g] for g in AUTO} == AUTO
-    assert total(s["solution"]) == FULL == 14
-
-
-def test_released_notebook_scores_zero(graded):
-    course, s, _ = graded
-    assert total(s["released"]) == 0
-    assert (course / "autograded" / "released" / A / f"{A}.ipynb").exists()
-
-
-@pytest.mark.parametrize("bug", sorted(BUGS))
-def test_planted_bug_loses_points(graded, bug):
-    _, s, _ = graded
-    _, _, _, zero, full = BUGS[bug]
-    got = s[bug]
-    assert total(got) < FULL
-    assert {g: got[g] for g in zero} == {g: 0 for g in zero}, got
-    assert {g: got[g] for g in full} == {g: AUTO[g] for g in full}, got
+RT = RoundTrip(
+    A,
+    AUTO,
+    full_marks=14,
+    written={"written_parameter_sharing": 2},
+    bugs=BUGS,
+    others={
+        # checked by the tests below
+        "delegate_runtime": lambda sol, _: with_source(sol, "rnn_forward", DELEGATE_RUNTIME),
+        "delegate_import": lambda sol, _: with_source(sol, "rnn_step_forward", DELEGATE_IMPORT),
+        "delegate_torch": lambda sol, _: with_source(sol, "rnn_forward", DELEGATE_TORCH),
+        "cheat_allclose": lambda sol, _: with_source(
+            sol, "temporal_affine_forward", CHEAT_ALLCLOSE
+        ),
+        # Correct code that warns: nbgrader zeroes a test cell with stderr, so the checks must not.
+        "warns": lambda sol, _: with_replaced(sol, "rnn_step_forward", "h = np.tanh(a)", WARNS),
+        "edited_tests": edited_tests,
+    },
+)
+globals().update(RT.tests())  # graded, and the tests every round trip shares
 
 
 def test_delegation_earns_nothing(graded):
-    _, s, _ = graded
+    s = graded.scores
     for who, cells in [
         ("delegate_runtime", SEQ),
         ("delegate_import", STEP),
@@ -226,37 +175,27 @@ def test_delegation_earns_nothing(graded):
 
 
 def test_rebinding_comparisons_gains_nothing(graded):
-    _, s, _ = graded
-    assert {g: s["cheat_allclose"][g] for g in OUT} == {g: 0 for g in OUT}
     # The other parts are the correct solution: still full marks after the numpy rebinding.
-    assert all(s["cheat_allclose"][g] == AUTO[g] for g in STEP + SEQ + LOSS)
+    assert_scores(graded.scores["cheat_allclose"], AUTO, OUT, STEP + SEQ + LOSS)
 
 
 def test_edited_tests_are_restored(graded):
-    course, s, _ = graded
-    assert total(s["edited_tests"]) == 0
-    nb = read(course / "autograded" / "edited_tests" / A / f"{A}.ipynb")
+    assert RT.total(graded.scores["edited_tests"]) == 0
+    nb = read(graded.course / "autograded" / "edited_tests" / A / f"{A}.ipynb")
     assert "assert_array" in cell(nb, "test_rnn_step_forward_visible").source
 
 
 def test_feedback_names_what_is_wrong(graded):
-    course, _, _ = graded
-    nb = read(course / "autograded" / "bug_ignores_h0" / A / f"{A}.ipynb")
-    errors = [o for o in cell(nb, "test_rnn_forward_hidden").outputs if o.output_type == "error"]
+    errors = graded.errors("bug_ignores_h0", "test_rnn_forward_hidden")
     assert errors and errors[0].ename == "GradingError"
     assert "hs is wrong" in errors[0].evalue and "largest error" in errors[0].evalue
-    nb = read(course / "autograded" / "delegate_torch" / A / f"{A}.ipynb")
-    errors = [o for o in cell(nb, "test_rnn_forward_hidden").outputs if o.output_type == "error"]
+    errors = graded.errors("delegate_torch", "test_rnn_forward_hidden")
     assert "torch.nn.RNN.forward" in errors[0].evalue
 
 
 def test_feedback_and_export_follow(graded):
     """The README's instructor path continues after autograde: feedback HTML and a grades CSV."""
-    import csv
-
-    from grading_course import nbgrader
-
-    course, _, _ = graded
+    course = graded.course
     r = nbgrader(course, "generate_feedback", A, "--force")
     assert r.returncode == 0, r.stderr[-2000:]
     html = course / "feedback" / "bug_ignores_h0" / A / f"{A}.html"
@@ -264,11 +203,11 @@ def test_feedback_and_export_follow(graded):
     r = nbgrader(course, "export", "--to", str(course / "grades.csv"))
     assert r.returncode == 0, r.stderr[-2000:]
     rows = {row["student_id"]: row for row in csv.DictReader((course / "grades.csv").open())}
-    assert float(rows["solution"]["raw_score"]) == FULL
+    assert float(rows["solution"]["raw_score"]) == RT.full
     assert float(rows["released"]["raw_score"]) == 0
-    assert float(rows["solution"]["max_score"]) == FULL + 2  # the written answer, graded by hand
+    # The written answer, graded by hand.
+    assert float(rows["solution"]["max_score"]) == RT.full + RT.written_points == RT.full + 2
 
 
 def test_warnings_do_not_cost_points(graded):
-    _, s, _ = graded
-    assert {g: s["warns"][g] for g in AUTO} == AUTO
+    assert {g: graded.scores["warns"][g] for g in AUTO} == AUTO

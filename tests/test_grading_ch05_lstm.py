@@ -3,29 +3,14 @@ marks, the release scores 0 without breaking the grader, planted bugs (gate orde
 cell and backward mistakes, the peephole's output gate) zero exactly the test cells they should,
 and delegation (the reference, torch.nn.LSTM, torch autograd) earns nothing. Then the class-scale
 grader (`rnn-course grade`) on the solution, the release and two bugs, and the solution's run
-time."""
+time.
+
+The shared tests come from grading_course.RoundTrip; this file holds what is ch05's own."""
 
 from __future__ import annotations
 
-import csv
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-import nbformat
 import pytest
-from grading_course import (
-    ROOT,
-    autograde,
-    cell,
-    make_course,
-    read,
-    scores,
-    submit,
-    with_replaced,
-    with_source,
-)
+from grading_course import Bug, Delegation, RoundTrip, cell, code_cells
 
 pytestmark = pytest.mark.slow
 
@@ -44,8 +29,6 @@ AUTO = {  # autograded test cells and their points
     "test_lstm_peephole_step_backward_visible": 1,
     "test_lstm_peephole_step_backward_hidden": 2,
 }
-FULL = sum(AUTO.values())
-WRITTEN = 3  # the constant-error-carousel answer, graded by hand
 STEP_F = ["test_lstm_step_forward_visible", "test_lstm_step_forward_hidden"]
 STEP_B = ["test_lstm_step_backward_visible", "test_lstm_step_backward_hidden"]
 SEQ_F = ["test_lstm_forward_visible", "test_lstm_forward_hidden"]
@@ -56,84 +39,70 @@ PEEP = PEEP_F + PEEP_B
 HIDDEN_SEQ = ["test_lstm_forward_hidden", "test_lstm_backward_hidden"]
 
 
-def _rest(*zero):
-    """Every autograded cell not in ``zero``: these must keep full marks."""
-    return [g for g in AUTO if g not in {z for cells in zero for z in cells}]
-
-
-# name -> (cell, old, new, test cells that must score 0, test cells that must keep full marks).
+# name -> Bug(cell, old, new, test cells that must score 0); every other test cell keeps full
+# marks.
 # The sequence cells use the student's step functions, so a step bug zeroes them too; the
 # visible sequence cases have zero weights (all gates 1/2), where the gate order cannot show.
 BUGS = {
-    "bug_gate_order_igfo": (
+    "bug_gate_order_igfo": Bug(
         "lstm_step_forward",
         "f = sigmoid(a[:, H : 2 * H])\n    g = np.tanh(a[:, 2 * H : 3 * H])",
         "g = np.tanh(a[:, H : 2 * H])\n    f = sigmoid(a[:, 2 * H : 3 * H])",
         STEP_F + STEP_B + HIDDEN_SEQ,
-        ["test_lstm_forward_visible", "test_lstm_backward_visible", *PEEP],
     ),
-    "bug_sigmoid_candidate": (
+    "bug_sigmoid_candidate": Bug(
         "lstm_step_forward",
         "g = np.tanh(a[:, 2 * H : 3 * H])",
         "g = sigmoid(a[:, 2 * H : 3 * H])",
         STEP_F + STEP_B + SEQ_F + SEQ_B,
-        PEEP,
     ),
-    "bug_h_without_tanh": (
+    "bug_h_without_tanh": Bug(
         "lstm_step_forward",
         "h = o * tc",
         "h = o * c",
         STEP_F + STEP_B + SEQ_F + SEQ_B,
-        PEEP,
     ),
-    "bug_no_dc_through_h": (
+    "bug_no_dc_through_h": Bug(
         "lstm_step_backward",
         "dc = dc + dh * o * (1 - tc**2)",
         "dc = dc + 0.0",
         STEP_B + SEQ_B,
-        _rest(STEP_B, SEQ_B),
     ),
-    "bug_dc_prev_without_f": (
+    "bug_dc_prev_without_f": Bug(
         "lstm_step_backward",
         "dc_prev = dc * f",
         "dc_prev = dc",
         STEP_B + SEQ_B,
-        _rest(STEP_B, SEQ_B),
     ),
-    "bug_da_f_without_c_prev": (
+    "bug_da_f_without_c_prev": Bug(
         "lstm_step_backward",
         "da_f = dc * c_prev * f * (1 - f)",
         "da_f = dc * f * (1 - f)",
         STEP_B + SEQ_B,
-        _rest(STEP_B, SEQ_B),
     ),
-    "bug_ignores_c0": (
+    "bug_ignores_c0": Bug(
         "lstm_forward",
         "h, c = h0, c0",
         "h, c = h0, np.zeros_like(c0)",
         SEQ_F + SEQ_B,
-        _rest(SEQ_F, SEQ_B),
     ),
-    "bug_no_dc_carry": (
+    "bug_no_dc_carry": Bug(
         "lstm_backward",
         "dstate = (dhs[:, t] + dh_next, dc_next)",
         "dstate = (dhs[:, t] + dh_next, np.zeros((N, H)))",
         SEQ_B,
-        _rest(SEQ_B),
     ),
-    "bug_peephole_o_sees_c_prev": (
+    "bug_peephole_o_sees_c_prev": Bug(
         "lstm_peephole_step_forward",
         'sigmoid(a[:, 3 * H :] + params["w_co"] * c)',
         'sigmoid(a[:, 3 * H :] + params["w_co"] * c_prev)',
         PEEP,
-        _rest(PEEP),
     ),
-    "bug_peephole_dc_prev_no_peepholes": (
+    "bug_peephole_dc_prev_no_peepholes": Bug(
         "lstm_peephole_step_backward",
         'dc_prev = dc * f + da_i * params["w_ci"] + da_f * params["w_cf"]',
         "dc_prev = dc * f",
         PEEP_B,
-        _rest(PEEP_B),
     ),
 }
 
@@ -181,99 +150,47 @@ def lstm_backward(dhs, cache):
     grads = {k: v.numpy() for k, v in zip(p, d[3:])}
     return d[0].numpy(), (d[1].numpy(), d[2].numpy()), grads"""
 
-# who -> (cell replaced, source, cells that must score 0)
+# who -> Delegation(cell replaced, source, cells that must score 0)
 DELEGATES = {
-    "delegate_runtime": ("lstm_forward", DELEGATE_RUNTIME, SEQ_F + SEQ_B),
-    "delegate_import": ("lstm_step_forward", DELEGATE_IMPORT, STEP_F + STEP_B + SEQ_F + SEQ_B),
-    "delegate_torch_lstm": ("lstm_forward", DELEGATE_TORCH, SEQ_F + SEQ_B),
-    "delegate_autograd": ("lstm_backward", DELEGATE_AUTOGRAD, SEQ_B),
+    "delegate_runtime": Delegation("lstm_forward", DELEGATE_RUNTIME, SEQ_F + SEQ_B),
+    "delegate_import": Delegation(
+        "lstm_step_forward", DELEGATE_IMPORT, STEP_F + STEP_B + SEQ_F + SEQ_B
+    ),
+    "delegate_torch_lstm": Delegation("lstm_forward", DELEGATE_TORCH, SEQ_F + SEQ_B),
+    "delegate_autograd": Delegation("lstm_backward", DELEGATE_AUTOGRAD, SEQ_B),
 }
 
-SOLUTION = read(ROOT / "solutions" / A / f"{A}.ipynb")
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    course = make_course(tmp_path_factory.mktemp("grading"), A)
-    released = read(course / "exercises" / A / f"{A}.ipynb")
-    submit(course, A, "solution", SOLUTION)
-    submit(course, A, "released", released)
-    for name, (gid, old, new, _, _) in BUGS.items():
-        submit(course, A, name, with_replaced(SOLUTION, gid, old, new))
-    for who, (gid, source, _) in DELEGATES.items():
-        submit(course, A, who, with_source(SOLUTION, gid, source))
-    result = autograde(course, A)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return course, scores(course, A)
-
-
-def total(cells: dict) -> float:
-    return sum(cells[g] or 0 for g in AUTO)
-
-
-def errors(course: Path, student: str, grade_id: str) -> list:
-    nb = read(course / "autograded" / student / A / f"{A}.ipynb")
-    return [o for o in cell(nb, grade_id).outputs if o.output_type == "error"]
-
-
-def test_every_submission_is_graded(graded):
-    _, s = graded
-    assert set(s) == {"solution", "released", *BUGS, *DELEGATES}
-
-
-def test_solution_scores_full_marks(graded):
-    _, s = graded
-    assert {g: s["solution"][g] for g in AUTO} == AUTO
-    assert total(s["solution"]) == FULL == 20
-
-
-def test_released_notebook_scores_zero(graded):
-    course, s = graded
-    assert {g: s["released"][g] for g in AUTO} == {g: 0 for g in AUTO}
-    assert (course / "autograded" / "released" / A / f"{A}.ipynb").exists()
-
-
-@pytest.mark.parametrize("bug", sorted(BUGS))
-def test_planted_bug_zeroes_exactly_its_cells(graded, bug):
-    _, s = graded
-    _, _, _, zero, full = BUGS[bug]
-    assert sorted(zero + full) == sorted(AUTO), "each bug must account for every cell"
-    got = s[bug]
-    assert {g: got[g] for g in zero} == {g: 0 for g in zero}, got
-    assert {g: got[g] for g in full} == {g: AUTO[g] for g in full}, got
-
-
-@pytest.mark.parametrize("who", sorted(DELEGATES))
-def test_delegation_earns_nothing(graded, who):
-    _, s = graded
-    _, _, zero = DELEGATES[who]
-    got = s[who]
-    assert {g: got[g] for g in zero} == {g: 0 for g in zero}, got
-    assert {g: got[g] for g in AUTO if g not in zero} == {
-        g: AUTO[g] for g in AUTO if g not in zero
-    }, got
+# The constant-error-carousel answer is graded by hand.
+RT = RoundTrip(
+    A,
+    AUTO,
+    full_marks=20,
+    written={"written_constant_error_carousel": 3},
+    bugs=BUGS,
+    delegations=DELEGATES,
+)
+globals().update(RT.tests())  # graded, and the tests every round trip shares
 
 
 def test_feedback_names_what_is_wrong(graded):
-    course, _ = graded
     # The gate whose rows of dW_x are wrong.
-    (err,) = errors(course, "bug_da_f_without_c_prev", "test_lstm_step_backward_hidden")
+    (err,) = graded.errors("bug_da_f_without_c_prev", "test_lstm_step_backward_hidden")
     assert err.ename == "GradingError"
     assert "dW_x is wrong in the rows of gate f " in err.evalue, err.evalue
     assert "largest error" in err.evalue
     # The forward first, when the step forward is wrong.
-    (err,) = errors(course, "bug_h_without_tanh", "test_lstm_step_backward_hidden")
+    (err,) = graded.errors("bug_h_without_tanh", "test_lstm_step_backward_hidden")
     assert "fix the forward first" in err.evalue and "h is wrong" in err.evalue, err.evalue
     # The step backward first, from the sequence backward's test.
-    (err,) = errors(course, "bug_dc_prev_without_f", "test_lstm_backward_hidden")
+    (err,) = graded.errors("bug_dc_prev_without_f", "test_lstm_backward_hidden")
     assert "lstm_step_backward (Part 2), whose check fails" in err.evalue
     assert "dc_prev is wrong" in err.evalue
     # The time steps of dx, when dc is not carried between steps.
-    (err,) = errors(course, "bug_no_dc_carry", "test_lstm_backward_hidden")
+    (err,) = graded.errors("bug_no_dc_carry", "test_lstm_backward_hidden")
     assert "dx is wrong" in err.evalue and "the last wrong time step is t=" in err.evalue
-    (err,) = errors(course, "delegate_torch_lstm", "test_lstm_forward_hidden")
+    (err,) = graded.errors("delegate_torch_lstm", "test_lstm_forward_hidden")
     assert "torch.nn.LSTM.forward" in err.evalue
-    (err,) = errors(course, "delegate_autograd", "test_lstm_backward_hidden")
+    (err,) = graded.errors("delegate_autograd", "test_lstm_backward_hidden")
     assert "torch.autograd.grad" in err.evalue
 
 
@@ -288,7 +205,7 @@ def test_autograd_delegate_is_correct():
     exec(DELEGATE_AUTOGRAD, ns)  # noqa: S102 (our own test code)
     ns_sol = {"np": np}
     for gid in ("given_sigmoid", "lstm_step_forward", "lstm_forward"):
-        exec(cell(SOLUTION, gid).source, ns_sol)  # noqa: S102
+        exec(cell(RT.solution(), gid).source, ns_sol)  # noqa: S102
     rng = np.random.default_rng(0)
     N, T, D, H = 2, 3, 4, 5
     params = {
@@ -311,58 +228,16 @@ def test_autograd_delegate_is_correct():
 def test_class_scale_grader_agrees(tmp_path):
     """`rnn-course grade` (sandboxed kernels that only record; verdicts replayed by the grader)
     gives the solution full marks, the release 0, and a planted bug exactly its loss."""
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    notebooks = {
-        "solution": SOLUTION,
-        "released": read(ROOT / "exercises" / A / f"{A}.ipynb"),
-    }
-    for bug in ("bug_no_dc_carry", "bug_da_f_without_c_prev"):
-        gid, old, new, _, _ = BUGS[bug]
-        notebooks[bug] = with_replaced(SOLUTION, gid, old, new)
-    for student, nb in notebooks.items():
-        nbformat.write(nb, subs / f"{student}.ipynb")
-    out = tmp_path / "out"
-    cmd = [
-        str(Path(sys.executable).parent / "rnn-course"),
-        "grade",
-        A,
-        str(subs),
-        "--jobs",
-        "2",
-        "--out",
-        str(out),
-        "--no-gradebook",
-        "--quiet",
-    ]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    rows = {r["student"]: r for r in csv.DictReader((out / "grades.csv").open())}
-    assert set(rows) == set(notebooks)
-    assert float(rows["solution"]["total"]) == FULL
-    assert float(rows["solution"]["max"]) == FULL + WRITTEN
+    replayed = ("bug_no_dc_carry", "bug_da_f_without_c_prev")
+    rows = RT.grade_class(tmp_path, replayed)
     assert rows["solution"]["written_constant_error_carousel"] == ""  # graded by hand
-    assert float(rows["released"]["total"]) == 0
-    for bug in ("bug_no_dc_carry", "bug_da_f_without_c_prev"):
-        _, _, _, zero, _ = BUGS[bug]
-        assert float(rows[bug]["total"]) == FULL - sum(AUTO[g] for g in zero), rows[bug]
-        assert {g: float(rows[bug][g]) for g in zero} == {g: 0.0 for g in zero}
-    html = (out / "feedback" / "bug_da_f_without_c_prev" / A / f"{A}.html").read_text()
+    html = (tmp_path / "out" / "feedback" / "bug_da_f_without_c_prev" / A / f"{A}.html").read_text()
     assert "dW_x is wrong in the rows of gate f" in html
     assert "check_step_backward" not in html and "BEGIN HIDDEN" not in html
 
 
 def test_solution_runs_top_to_bottom_in_under_a_minute(tmp_path):
-    from nbclient import NotebookClient
-
-    nb = read(ROOT / "solutions" / A / f"{A}.ipynb")
-    t0 = time.monotonic()
-    NotebookClient(
-        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
-    seconds = time.monotonic() - t0
-    assert seconds < 60, f"the solution notebook took {seconds:.1f} s"
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.output_type == "error"]
+    nb = RT.run_solution(tmp_path)
+    outputs = [o for c in code_cells(nb) for o in c.outputs]
     passed = [o for o in outputs if "Visible tests passed." in o.get("text", "")]
     assert len(passed) == 6

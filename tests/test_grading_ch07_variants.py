@@ -4,29 +4,14 @@ of stacked and bidirectional wrappers, torch's h_n layout, and readings of seed 
 other than its equations) zeroes exactly the test cells it should, delegation (the reference,
 torch.nn's bidirectional GRU) earns nothing, the feedback names the mistake, the solution runs
 top to bottom in under 60 s, and the class-scale grader (which replays the recorded results in
-its own process) agrees."""
+its own process) agrees.
+
+The shared tests come from grading_course.RoundTrip; this file holds what is ch07's own."""
 
 from __future__ import annotations
 
-import csv
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-import nbformat
 import pytest
-from grading_course import (
-    ROOT,
-    autograde,
-    cell,
-    make_course,
-    read,
-    scores,
-    submit,
-    with_replaced,
-    with_source,
-)
+from grading_course import Bug, Delegation, RoundTrip, code_cells, stderr_outputs
 
 pytestmark = pytest.mark.slow
 
@@ -43,8 +28,6 @@ AUTO = {  # autograded test cells and their points
     "test_rrnn_forward_visible": 1,
     "test_rrnn_forward_hidden": 1,
 }
-FULL = sum(AUTO.values())
-WRITTEN = 3
 STACKED = ["test_stacked_forward_visible", "test_stacked_forward_hidden"]
 BIDIR = ["test_bidirectional_forward_visible", "test_bidirectional_forward_hidden"]
 DEEP = ["test_deep_bidirectional_forward_visible", "test_deep_bidirectional_forward_hidden"]
@@ -52,72 +35,72 @@ STEP = ["test_rrnn_step_forward_visible", "test_rrnn_step_forward_hidden"]
 SEQ = ["test_rrnn_forward_visible", "test_rrnn_forward_hidden"]
 OUTPUT_LINE = 'o = sigmoid(hp @ params["W_hpo"].T + h @ params["W_ho"].T + params["b_o"])'
 
-# name -> (cell, old, new, the test cells that must score 0; every other one keeps full marks)
+# name -> Bug(cell, old, new, the test cells that must score 0; every other one keeps full marks)
 BUGS = {
-    "bug_layers_read_x": (
+    "bug_layers_read_x": Bug(
         "stacked_forward",
         "inputs, _ = forward(inputs, h0[layer], params)",
         "inputs, _ = forward(x, h0[layer], params)",
         STACKED,
     ),
-    "bug_stacked_ignores_h0": (
+    "bug_stacked_ignores_h0": Bug(
         "stacked_forward",
         "forward(inputs, h0[layer], params)",
         "forward(inputs, np.zeros_like(h0[layer]), params)",
         STACKED,
     ),
     # The deep network calls bidirectional_forward, so its tests fail too.
-    "bug_reverse_not_rereversed": (
+    "bug_reverse_not_rereversed": Bug(
         "bidirectional_forward",
         "hs_r = hs_r[:, ::-1]",
         "hs_r = hs_r",
         BIDIR + DEEP,
     ),
-    "bug_reverse_h_n_first_computed": (
+    "bug_reverse_h_n_first_computed": Bug(
         "bidirectional_forward",
         "h_n = np.stack([hs_f[:, -1], hs_r[:, 0]])",
         "h_n = np.stack([hs_f[:, -1], hs_r[:, -1]])",
         BIDIR + DEEP,
     ),
-    "bug_h_n_direction_major": (
+    "bug_h_n_direction_major": Bug(
         "deep_bidirectional_forward",
         "out, h_n = inputs, np.concatenate(last)",
         "out, h_n = inputs, np.stack(last, axis=1).reshape(-1, *last[0].shape[1:])",
         DEEP,
     ),
-    "bug_h0_direction_major": (
+    "bug_h0_direction_major": Bug(
         "deep_bidirectional_forward",
         "h0[2 * layer : 2 * layer + 2]",
         "h0[[layer, layer + len(layers)]]",
         DEEP,
     ),
-    "bug_rrnn_sigmoid_for_h_prime": (
+    "bug_rrnn_sigmoid_for_h_prime": Bug(
         "rrnn_step_forward",
         "hp = np.tanh(",
         "hp = sigmoid(",
         STEP + SEQ,
     ),
     # W_rh (r * h_prev): with R != H (the visible random batches) it cannot even run.
-    "bug_rrnn_W_rh_after_product": (
+    "bug_rrnn_W_rh_after_product": Bug(
         "rrnn_step_forward",
         "gate * h_prev",
         '(r * h_prev) @ params["W_rh"].T',
         STEP + SEQ,
     ),
-    "bug_rrnn_output_weights_swapped": (
+    "bug_rrnn_output_weights_swapped": Bug(
         "rrnn_step_forward",
         OUTPUT_LINE,
         'o = sigmoid(hp @ params["W_ho"].T + h @ params["W_hpo"].T + params["b_o"])',
         STEP + SEQ,
     ),
-    "bug_rrnn_step_returns_h_prime": (
+    "bug_rrnn_step_returns_h_prime": Bug(
         "rrnn_step_forward",
         "return (h, o), cache",
         "return (hp, o), cache",
         STEP + SEQ,
     ),
     # The step is right; the sequence carries h' (cache_t[5]) to the next step.
-    "bug_rrnn_carries_h_prime": (
+    "bug_rrnn_carries_h_prime": Bug(
         "rrnn_forward",
         "        hs.append(h)\n",
         "        hs.append(h)\n        h = cache_t[5]\n",
@@ -157,119 +140,55 @@ def bidirectional_forward(x, h0, params, forward):
         out, h_n = m(torch.as_tensor(x), torch.as_tensor(h0))
     return out.numpy(), h_n.numpy()"""
 
-# student -> (answer cell, its new source, the test cells that must score 0)
+# student -> Delegation(answer cell, its new source, the test cells that must score 0)
 DELEGATIONS = {
-    "delegate_runtime": ("stacked_forward", DELEGATE_RUNTIME, STACKED),
-    "delegate_import": ("rrnn_step_forward", DELEGATE_IMPORT, STEP + SEQ),
-    "delegate_torch_gru": ("bidirectional_forward", DELEGATE_TORCH, BIDIR + DEEP),
+    "delegate_runtime": Delegation("stacked_forward", DELEGATE_RUNTIME, STACKED),
+    "delegate_import": Delegation("rrnn_step_forward", DELEGATE_IMPORT, STEP + SEQ),
+    "delegate_torch_gru": Delegation("bidirectional_forward", DELEGATE_TORCH, BIDIR + DEEP),
 }
 
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    course = make_course(tmp_path_factory.mktemp("grading"), A)
-    solution = read(ROOT / "solutions" / A / f"{A}.ipynb")
-    released = read(course / "exercises" / A / f"{A}.ipynb")
-    submit(course, A, "solution", solution)
-    submit(course, A, "released", released)
-    for name, (gid, old, new, _) in BUGS.items():
-        submit(course, A, name, with_replaced(solution, gid, old, new))
-    for name, (gid, source, _) in DELEGATIONS.items():
-        submit(course, A, name, with_source(solution, gid, source))
-    result = autograde(course, A)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return course, scores(course, A)
-
-
-def total(cells: dict) -> float:
-    return sum(cells[g] or 0 for g in AUTO)
-
-
-def errors(course: Path, student: str, grade_id: str) -> list:
-    nb = read(course / "autograded" / student / A / f"{A}.ipynb")
-    return [o for o in cell(nb, grade_id).outputs if o.output_type == "error"]
-
-
-def test_the_committed_release_is_current_and_the_cells_are_as_listed(graded):
-    course, _ = graded
-    fresh = read(course / "exercises" / A / f"{A}.ipynb")
-    assert fresh == read(ROOT / "exercises" / A / f"{A}.ipynb"), "regenerate exercises/ch07"
-    points = {
-        c.metadata.nbgrader.grade_id: c.metadata.nbgrader.points
-        for c in fresh.cells
-        if c.metadata.get("nbgrader", {}).get("grade")
-    }
-    assert points == {**AUTO, "written_rrnn_and_bidirectional": WRITTEN}
-    text = nbformat.writes(fresh)
-    assert "BEGIN HIDDEN" not in text and "np.concatenate(last)" not in text
-
-
-def test_every_submission_is_graded(graded):
-    _, s = graded
-    assert set(s) == {"solution", "released", *BUGS, *DELEGATIONS}
-
-
-def test_solution_scores_full_marks(graded):
-    _, s = graded
-    assert {g: s["solution"][g] for g in AUTO} == AUTO
-    assert total(s["solution"]) == FULL == 14
-
-
-def test_released_notebook_scores_zero(graded):
-    course, s = graded
-    assert total(s["released"]) == 0
-    assert (course / "autograded" / "released" / A / f"{A}.ipynb").exists()
-
-
-def _exactly(got: dict, zero: list) -> None:
-    assert {g: got[g] for g in zero} == {g: 0 for g in zero}, got
-    rest = [g for g in AUTO if g not in zero]
-    assert {g: got[g] for g in rest} == {g: AUTO[g] for g in rest}, got
-
-
-@pytest.mark.parametrize("bug", sorted(BUGS))
-def test_planted_bug_zeroes_exactly_its_cells(graded, bug):
-    _, s = graded
-    _exactly(s[bug], BUGS[bug][3])
-
-
-@pytest.mark.parametrize("who", sorted(DELEGATIONS))
-def test_delegation_earns_nothing(graded, who):
-    _, s = graded
-    _exactly(s[who], DELEGATIONS[who][2])
+RT = RoundTrip(
+    A,
+    AUTO,
+    full_marks=14,
+    written={"written_rrnn_and_bidirectional": 3},
+    bugs=BUGS,
+    delegations=DELEGATIONS,
+    release_listed=True,
+    release_excludes=("BEGIN HIDDEN", "np.concatenate(last)"),
+)
+globals().update(RT.tests())  # graded, and the tests every round trip shares
 
 
 def test_feedback_names_the_mistake(graded):
-    course, _ = graded
-    (err,) = errors(course, "bug_reverse_not_rereversed", "test_bidirectional_forward_hidden")
+    (err,) = graded.errors("bug_reverse_not_rereversed", "test_bidirectional_forward_hidden")
     assert err.ename == "GradingError"
     assert "out[..., H:] (reverse direction)" in err.evalue
     assert "reversed time order" in err.evalue and "largest error" in err.evalue
-    (err,) = errors(course, "bug_reverse_h_n_first_computed", "test_bidirectional_forward_hidden")
+    (err,) = graded.errors("bug_reverse_h_n_first_computed", "test_bidirectional_forward_hidden")
     assert "bidirectional_forward: h_n is wrong (" in err.evalue
     assert "its last state is the one at position 0" in err.evalue
-    (err,) = errors(course, "bug_layers_read_x", "test_stacked_forward_hidden")
+    (err,) = graded.errors("bug_layers_read_x", "test_stacked_forward_hidden")
     assert "if every layer read x" in err.evalue
-    (err,) = errors(course, "bug_h_n_direction_major", "test_deep_bidirectional_forward_hidden")
+    (err,) = graded.errors("bug_h_n_direction_major", "test_deep_bidirectional_forward_hidden")
     assert "h_n is wrong" in err.evalue and "direction-major" in err.evalue
     assert "out is wrong" not in err.evalue.split(". First")[0]
-    (err,) = errors(course, "bug_h0_direction_major", "test_deep_bidirectional_forward_hidden")
+    (err,) = graded.errors("bug_h0_direction_major", "test_deep_bidirectional_forward_hidden")
     assert "direction-major" in err.evalue
-    (err,) = errors(course, "bug_rrnn_carries_h_prime", "test_rrnn_forward_hidden")
+    (err,) = graded.errors("bug_rrnn_carries_h_prime", "test_rrnn_forward_hidden")
     assert "right at the first step" in err.evalue and "not h'_t" in err.evalue
-    (err,) = errors(course, "bug_rrnn_step_returns_h_prime", "test_rrnn_step_forward_hidden")
+    (err,) = graded.errors("bug_rrnn_step_returns_h_prime", "test_rrnn_step_forward_hidden")
     assert "Your h is h'" in err.evalue
-    (err,) = errors(course, "bug_rrnn_sigmoid_for_h_prime", "test_rrnn_step_forward_hidden")
+    (err,) = graded.errors("bug_rrnn_sigmoid_for_h_prime", "test_rrnn_step_forward_hidden")
     assert "rrnn_step_forward: o is wrong (" in err.evalue and "h is right" in err.evalue
 
 
 def test_delegation_feedback_names_the_call(graded):
-    course, _ = graded
-    (err,) = errors(course, "delegate_torch_gru", "test_bidirectional_forward_hidden")
+    (err,) = graded.errors("delegate_torch_gru", "test_bidirectional_forward_hidden")
     assert err.ename == "DelegationError" and "torch.nn.GRU.forward" in err.evalue
-    (err,) = errors(course, "delegate_import", "test_rrnn_step_forward_hidden")
+    (err,) = graded.errors("delegate_import", "test_rrnn_step_forward_hidden")
     assert "rnn_ref.numpy.rrnn_step_forward" in err.evalue
-    (err,) = errors(course, "delegate_runtime", "test_stacked_forward_hidden")
+    (err,) = graded.errors("delegate_runtime", "test_stacked_forward_hidden")
     assert "rnn_ref.numpy.multilayer_forward" in err.evalue
 
 
@@ -298,58 +217,15 @@ def test_torch_delegation_would_be_right_without_the_guard():
 
 
 def test_solution_runs_top_to_bottom_in_under_a_minute(tmp_path):
-    from nbclient import NotebookClient
-
-    nb = read(ROOT / "solutions" / A / f"{A}.ipynb")
-    t0 = time.monotonic()
-    NotebookClient(
-        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()  # raises on the first cell that fails
-    seconds = time.monotonic() - t0
-    assert seconds < 60, f"the solution notebook took {seconds:.0f} s"
-    for c in nb.cells:
-        if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code":
-            assert not [o for o in c.outputs if o.get("name") == "stderr"], c.metadata
+    nb = RT.run_solution(tmp_path)
+    assert not stderr_outputs(code_cells(nb, graded_only=True))
 
 
 def test_class_scale_grader_agrees(tmp_path):
     """`rnn-course grade` from the repository root, on a flat folder of <student>.ipynb: the
     student's kernel only records, the grader replays the test cells in its own process."""
-    solution = read(ROOT / "solutions" / A / f"{A}.ipynb")
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    batch = {
-        "solution": solution,
-        "released": read(ROOT / "exercises" / A / f"{A}.ipynb"),
-    }
     replayed = ("bug_reverse_not_rereversed", "bug_h_n_direction_major", "bug_rrnn_carries_h_prime")
-    for bug in replayed:
-        gid, old, new, _ = BUGS[bug]
-        batch[bug] = with_replaced(solution, gid, old, new)
-    for student, nb in batch.items():
-        (subs / f"{student}.ipynb").write_text(nbformat.writes(nb))
-    cmd = [
-        str(Path(sys.executable).parent / "rnn-course"),
-        "grade",
-        A,
-        str(subs),
-        "--jobs",
-        "2",
-        "--out",
-        str(tmp_path / "out"),
-        "--no-gradebook",
-        "--quiet",
-    ]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    rows = {r["student"]: r for r in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
-    assert set(rows) == set(batch)
-    assert float(rows["solution"]["total"]) == FULL
-    assert float(rows["solution"]["max"]) == FULL + WRITTEN
-    assert float(rows["released"]["total"]) == 0
-    for bug in replayed:
-        got = {g: float(rows[bug][g]) for g in AUTO}
-        _exactly(got, BUGS[bug][3])
+    RT.grade_class(tmp_path, replayed)
     feedback = tmp_path / "out" / "feedback" / "bug_h_n_direction_major" / A / f"{A}.html"
     html = feedback.read_text()
     assert "direction-major" in html

@@ -3,29 +3,14 @@ marks, the release scores 0 without breaking the grader, each planted bug zeroes
 test cells it should (the decoder's hidden test checks the attention functions it uses first),
 delegation (the reference, torch.nn.GRUCell) earns nothing, the feedback names what is wrong,
 the solution runs top to bottom in under 60 s, and the class-scale grader (which replays the
-recorded results, beam search's lists of (tokens, score) included, in its own process) agrees."""
+recorded results, beam search's lists of (tokens, score) included, in its own process) agrees.
+
+The shared tests come from grading_course.RoundTrip; this file holds what is ch09's own."""
 
 from __future__ import annotations
 
-import csv
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-import nbformat
 import pytest
-from grading_course import (
-    ROOT,
-    autograde,
-    cell,
-    make_course,
-    read,
-    scores,
-    submit,
-    with_replaced,
-    with_source,
-)
+from grading_course import Bug, Delegation, RoundTrip, code_cells, stderr_outputs
 
 pytestmark = pytest.mark.slow
 
@@ -40,8 +25,6 @@ AUTO = {  # autograded test cells and their points
     "test_beam_search_visible": 2,
     "test_beam_search_hidden": 4,
 }
-FULL = sum(AUTO.values())
-WRITTEN = 2
 DOT = ["test_dot_attention_forward_visible", "test_dot_attention_forward_hidden"]
 ADD = ["test_additive_attention_forward_visible", "test_additive_attention_forward_hidden"]
 DEC = ["test_decoder_step_visible", "test_decoder_step_hidden"]
@@ -51,62 +34,55 @@ DEC_HIDDEN = ["test_decoder_step_hidden"]  # the visible decoder case has no mas
 MASK_LINE = "scores = np.where(mask, scores, -np.inf)"
 NORMALISE = "weights = weights / weights.sum(axis=1, keepdims=True)\n"
 
-# name -> (edits [(cell, old, new)], the test cells that must score 0; the others keep full marks)
+# name -> Bug(cell, old, new, the test cells that must score 0[, also: further (old, new) in the
+# same cell]); every other test cell keeps full marks
 BUGS = {
-    "bug_mask_ignored": ([("dot_attention_forward", MASK_LINE, "pass")], DOT + DEC_HIDDEN),
+    "bug_mask_ignored": Bug("dot_attention_forward", MASK_LINE, "pass", DOT + DEC_HIDDEN),
     # Normalised over the batch axis: with N = 1 every weight is 1, so the decoder's visible
     # case fails too.
-    "bug_softmax_wrong_axis": (
-        [("dot_attention_forward", "weights.sum(axis=1,", "weights.sum(axis=0,")],
-        DOT + DEC,
+    "bug_softmax_wrong_axis": Bug(
+        "dot_attention_forward", "weights.sum(axis=1,", "weights.sum(axis=0,", DOT + DEC
     ),
-    "bug_zero_after_softmax_no_renormalise": (
-        [
-            ("dot_attention_forward", MASK_LINE, "pass"),
-            (
-                "dot_attention_forward",
-                NORMALISE,
-                NORMALISE + "    if mask is not None:\n        weights = weights * mask\n",
-            ),
-        ],
+    "bug_zero_after_softmax_no_renormalise": Bug(
+        "dot_attention_forward",
+        MASK_LINE,
+        "pass",
         DOT + DEC_HIDDEN,
+        also=(
+            (NORMALISE, NORMALISE + "    if mask is not None:\n        weights = weights * mask\n"),
+        ),
     ),
-    "bug_additive_no_tanh": (
-        [("additive_attention_forward", "t = np.tanh(", "t = (")],
-        ADD + DEC_HIDDEN,
+    "bug_additive_no_tanh": Bug(
+        "additive_attention_forward", "t = np.tanh(", "t = (", ADD + DEC_HIDDEN
     ),
-    "bug_decoder_attends_with_h_prev": (
-        [("decoder_step", "_attention_forward(h, keys", "_attention_forward(h_prev, keys")],
+    "bug_decoder_attends_with_h_prev": Bug(  # in both the dot and the additive branch
+        "decoder_step",
+        "_attention_forward(h, keys",
+        "_attention_forward(h_prev, keys",
         DEC,
+        times=2,
     ),
-    "bug_beam_never_keeps_finished": (
-        [("beam_search", "finished.append((tokens, total))", "pass")],
-        BEAM,
+    "bug_beam_never_keeps_finished": Bug(
+        "beam_search", "finished.append((tokens, total))", "pass", BEAM
     ),
     # In the greedy trap every hypothesis finishes: only the hidden tables leave some live.
-    "bug_beam_keeps_only_finished": (
-        [("beam_search", "finished += [(tokens, total) for tokens, total, _ in beams]", "pass")],
+    "bug_beam_keeps_only_finished": Bug(
+        "beam_search",
+        "finished += [(tokens, total) for tokens, total, _ in beams]",
+        "pass",
         ["test_beam_search_hidden"],
     ),
-    "bug_length_penalty_multiplies": (
-        [
-            (
-                "beam_search",
-                "total / len(tokens) ** length_penalty",
-                "total * len(tokens) ** length_penalty",
-            )
-        ],
+    "bug_length_penalty_multiplies": Bug(
+        "beam_search",
+        "total / len(tokens) ** length_penalty",
+        "total * len(tokens) ** length_penalty",
         BEAM,
     ),
     # Every hypothesis fed the initial state: invisible in the one-table greedy trap.
-    "bug_beam_stale_state": (
-        [
-            (
-                "beam_search",
-                "tokens[-1] if tokens else bos, st)",
-                "tokens[-1] if tokens else bos, state)",
-            )
-        ],
+    "bug_beam_stale_state": Bug(
+        "beam_search",
+        "tokens[-1] if tokens else bos, st)",
+        "tokens[-1] if tokens else bos, state)",
         ["test_beam_search_hidden"],
     ),
 }
@@ -143,132 +119,53 @@ def decoder_step(y_prev, h_prev, keys, mask, params, attention="dot"):
     logits = np.concatenate([h, context], axis=1) @ params["W_out"].T + params["b_out"]
     return (logits, h, weights), None"""
 
-# student -> (answer cell, its new source, the test cells that must score 0)
+# student -> Delegation(answer cell, its new source, the test cells that must score 0)
 DELEGATIONS = {
-    "delegate_runtime": ("beam_search", DELEGATE_RUNTIME, BEAM),
-    "delegate_import": ("dot_attention_forward", DELEGATE_IMPORT, DOT + DEC),
-    "delegate_import_decoder": ("decoder_step", DELEGATE_IMPORT_DECODER, DEC),
-    "delegate_torch_gru_cell": ("decoder_step", DELEGATE_TORCH, DEC),
+    "delegate_runtime": Delegation("beam_search", DELEGATE_RUNTIME, BEAM),
+    "delegate_import": Delegation("dot_attention_forward", DELEGATE_IMPORT, DOT + DEC),
+    "delegate_import_decoder": Delegation("decoder_step", DELEGATE_IMPORT_DECODER, DEC),
+    "delegate_torch_gru_cell": Delegation("decoder_step", DELEGATE_TORCH, DEC),
 }
 
-
-def with_bug(nb, name):
-    for gid, old, new in BUGS[name][0]:
-        nb = with_replaced(nb, gid, old, new)
-    return nb
-
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    course = make_course(tmp_path_factory.mktemp("grading"), A)
-    solution = read(ROOT / "solutions" / A / f"{A}.ipynb")
-    released = read(course / "exercises" / A / f"{A}.ipynb")
-    submit(course, A, "solution", solution)
-    submit(course, A, "released", released)
-    for name in BUGS:
-        submit(course, A, name, with_bug(solution, name))
-    for name, (gid, source, _) in DELEGATIONS.items():
-        submit(course, A, name, with_source(solution, gid, source))
-    result = autograde(course, A)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return course, scores(course, A)
-
-
-def total(cells: dict) -> float:
-    return sum(cells[g] or 0 for g in AUTO)
-
-
-def errors(course: Path, student: str, grade_id: str) -> list:
-    nb = read(course / "autograded" / student / A / f"{A}.ipynb")
-    return [o for o in cell(nb, grade_id).outputs if o.output_type == "error"]
-
-
-def test_the_committed_release_is_current_and_the_cells_are_as_listed(graded):
-    course, _ = graded
-    fresh = read(course / "exercises" / A / f"{A}.ipynb")
-    assert fresh == read(ROOT / "exercises" / A / f"{A}.ipynb"), "regenerate exercises/" + A
-    points = {
-        c.metadata.nbgrader.grade_id: c.metadata.nbgrader.points
-        for c in fresh.cells
-        if c.metadata.get("nbgrader", {}).get("grade")
-    }
-    assert points == {**AUTO, "written_length_normalisation": WRITTEN}
-    text = nbformat.writes(fresh)
-    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text and "check_" not in text
-
-
-def test_every_submission_is_graded(graded):
-    _, s = graded
-    assert set(s) == {"solution", "released", *BUGS, *DELEGATIONS}
-
-
-def test_solution_scores_full_marks(graded):
-    _, s = graded
-    assert {g: s["solution"][g] for g in AUTO} == AUTO
-    assert total(s["solution"]) == FULL == 16
-
-
-def test_released_notebook_scores_zero(graded):
-    course, s = graded
-    assert total(s["released"]) == 0
-    assert (course / "autograded" / "released" / A / f"{A}.ipynb").exists()
-
-
-def _exactly(got: dict, zero: list) -> None:
-    assert {g: got[g] for g in zero} == {g: 0 for g in zero}, got
-    rest = [g for g in AUTO if g not in zero]
-    assert {g: got[g] for g in rest} == {g: AUTO[g] for g in rest}, got
-
-
-@pytest.mark.parametrize("bug", sorted(BUGS))
-def test_planted_bug_zeroes_exactly_its_cells(graded, bug):
-    _, s = graded
-    _exactly(s[bug], BUGS[bug][1])
-
-
-@pytest.mark.parametrize("who", sorted(DELEGATIONS))
-def test_delegation_earns_nothing(graded, who):
-    _, s = graded
-    _exactly(s[who], DELEGATIONS[who][2])
+RT = RoundTrip(
+    A,
+    AUTO,
+    full_marks=16,
+    written={"written_length_normalisation": 2},
+    bugs=BUGS,
+    delegations=DELEGATIONS,
+    release_listed=True,
+    release_excludes=("BEGIN SOLUTION", "HIDDEN TESTS", "check_"),
+)
+globals().update(RT.tests())  # graded, and the tests every round trip shares
 
 
 def test_feedback_names_what_is_wrong(graded):
-    course, _ = graded
-    (err,) = errors(
-        course, "bug_zero_after_softmax_no_renormalise", "test_dot_attention_forward_hidden"
+    (err,) = graded.errors(
+        "bug_zero_after_softmax_no_renormalise", "test_dot_attention_forward_hidden"
     )
     assert err.ename == "GradingError"
     assert "each row of weights should sum to 1" in err.evalue
-    (err,) = errors(course, "bug_mask_ignored", "test_dot_attention_forward_hidden")
+    (err,) = graded.errors("bug_mask_ignored", "test_dot_attention_forward_hidden")
     assert "exactly 0 at padded positions" in err.evalue
-    (err,) = errors(course, "bug_decoder_attends_with_h_prev", "test_decoder_step_hidden")
+    (err,) = graded.errors("bug_decoder_attends_with_h_prev", "test_decoder_step_hidden")
     assert "attention of h_prev" in err.evalue
-    (err,) = errors(course, "bug_additive_no_tanh", "test_decoder_step_hidden")
+    (err,) = graded.errors("bug_additive_no_tanh", "test_decoder_step_hidden")
     assert "your additive_attention_forward is wrong; fix it first" in err.evalue
-    (err,) = errors(course, "bug_beam_keeps_only_finished", "test_beam_search_hidden")
+    (err,) = graded.errors("bug_beam_keeps_only_finished", "test_beam_search_hidden")
     assert "hypotheses" in err.evalue and "max_len" in err.evalue
-    (err,) = errors(course, "delegate_torch_gru_cell", "test_decoder_step_hidden")
+    (err,) = graded.errors("delegate_torch_gru_cell", "test_decoder_step_hidden")
     assert err.ename == "DelegationError" and "torch.nn.GRUCell.forward" in err.evalue
-    (err,) = errors(course, "delegate_runtime", "test_beam_search_hidden")
+    (err,) = graded.errors("delegate_runtime", "test_beam_search_hidden")
     assert "rnn_ref.numpy.beam_search" in err.evalue
 
 
 def test_solution_runs_top_to_bottom_in_under_a_minute(tmp_path):
-    from nbclient import NotebookClient
-
-    nb = read(ROOT / "solutions" / A / f"{A}.ipynb")
-    t0 = time.monotonic()
-    NotebookClient(
-        nb, timeout=60, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()  # raises on the first cell that fails
-    seconds = time.monotonic() - t0
-    assert seconds < 60, f"the solution notebook took {seconds:.0f} s"
-    for c in nb.cells:
-        if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code":
-            assert not [o for o in c.outputs if o.get("name") == "stderr"], c.metadata
+    nb = RT.run_solution(tmp_path)
+    assert not stderr_outputs(code_cells(nb, graded_only=True))
     # The "Try it" cell: the widest beam (every hypothesis kept) finds the exact optimum, which
     # no narrower beam beats.
-    (try_it,) = [c for c in nb.cells if c.cell_type == "code" and "random_markov(5)" in c.source]
+    (try_it,) = [c for c in code_cells(nb) if "random_markov(5)" in c.source]
     lines = try_it.outputs[0].text.splitlines()
     for lp in ("0.0", "1.0"):
         best = [
@@ -281,39 +178,8 @@ def test_class_scale_grader_agrees(tmp_path):
     """`rnn-course grade` from the repository root, on a flat folder of <student>.ipynb: the
     student's kernel only records (beam_search's step functions run there), the grader replays
     the test cells in its own process."""
-    solution = read(ROOT / "solutions" / A / f"{A}.ipynb")
-    subs = tmp_path / "subs"
-    subs.mkdir()
-    batch = {
-        "solution": solution,
-        "released": read(ROOT / "exercises" / A / f"{A}.ipynb"),
-        "bug_beam_keeps_only_finished": with_bug(solution, "bug_beam_keeps_only_finished"),
-        "bug_additive_no_tanh": with_bug(solution, "bug_additive_no_tanh"),
-    }
-    for student, nb in batch.items():
-        (subs / f"{student}.ipynb").write_text(nbformat.writes(nb))
-    cmd = [
-        str(Path(sys.executable).parent / "rnn-course"),
-        "grade",
-        A,
-        str(subs),
-        "--jobs",
-        "2",
-        "--out",
-        str(tmp_path / "out"),
-        "--no-gradebook",
-        "--quiet",
-    ]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    rows = {r["student"]: r for r in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
-    assert set(rows) == set(batch)
-    assert float(rows["solution"]["total"]) == FULL, rows["solution"]
-    assert float(rows["solution"]["max"]) == FULL + WRITTEN
-    assert float(rows["released"]["total"]) == 0, rows["released"]
-    for bug in ("bug_beam_keeps_only_finished", "bug_additive_no_tanh"):
-        got = {g: float(rows[bug][g]) for g in AUTO}
-        _exactly(got, BUGS[bug][1])
+    replayed = ("bug_beam_keeps_only_finished", "bug_additive_no_tanh")
+    RT.grade_class(tmp_path, replayed)
     html = (tmp_path / "out" / "feedback" / "bug_additive_no_tanh" / A / f"{A}.html").read_text()
     assert "fix it first" in html
     assert "check_decoder_step" not in html and "seeds=(301" not in html
