@@ -117,6 +117,22 @@ def rnn_backward(dhs, cache):
         dx (N, T, D), dh0 (N, H), grads: ``W_xh`` (H, D), ``W_hh`` (H, H), ``b_h`` (H,).
     """
     x, h0, hs, W_xh, W_hh = cache
+    da2, dh0, grads = _bptt(dhs, x, h0, hs, W_xh, W_hh)
+    N, T, D = x.shape
+    dx = (da2 @ W_xh).reshape(N, T, D)
+    return dx, dh0, grads
+
+
+def _bptt(dhs, x, h0, hs, W_xh, W_hh, mask_h=None):
+    """The time loop of :func:`rnn_backward`, shared with the dropout variant of chapter 8.
+
+    ``mask_h`` (N, T, H), if given, multiplied ``h_{t-1}`` where it entered ``W_hh`` in the
+    forward pass, so the gradient back into ``h_{t-1}`` and ``dW_hh`` are masked the same way.
+
+    Returns:
+        da2 (N*T, H): the gradients of the pre-activations, one row per (n, t);
+        dh0 (N, H); grads ``W_xh``, ``W_hh``, ``b_h``.
+    """
     dhs = as_float_array("dhs", dhs, 3)
     if dhs.shape != hs.shape:
         raise ValueError(f"dhs must have the shape of hs, {hs.shape}, got {dhs.shape}")
@@ -130,13 +146,16 @@ def rnn_backward(dhs, cache):
         np.add(dhs[:, t, :], dh_next, out=da)
         da *= 1.0 - h_t * h_t
         dh_next = da @ W_hh
+        if mask_h is not None:
+            dh_next *= mask_h[:, t, :]
     # The parameter gradients sum over time steps: one GEMM each over all (n, t) rows.
     da2 = das.reshape(N * T, H)
-    h_prevs = np.concatenate([h0[:, None, :], hs[:, :-1, :]], axis=1).reshape(N * T, H)
+    h_prevs = np.concatenate([h0[:, None, :], hs[:, :-1, :]], axis=1)
+    if mask_h is not None:
+        h_prevs = h_prevs * mask_h
     grads = {
         "W_xh": da2.T @ x.reshape(N * T, D),
-        "W_hh": da2.T @ h_prevs,
+        "W_hh": da2.T @ h_prevs.reshape(N * T, H),
         "b_h": da2.sum(axis=0),
     }
-    dx = (da2 @ W_xh).reshape(N, T, D)
-    return dx, dh_next, grads
+    return da2, dh_next, grads

@@ -34,9 +34,10 @@ import numbers
 
 import numpy as np
 
-from ._checks import as_float_array, get_params, sequence_inputs
+from ._checks import get_params, sequence_inputs
 from .bptt import rnn_loss_and_grads
 from .gradients import clip_by_norm
+from .rnn import _bptt
 
 __all__ = [
     "dropout_mask",
@@ -255,28 +256,10 @@ def rnn_backward_dropout(dhs, cache):
     """
     xd, h0, hs = cache["xd"], cache["h0"], cache["hs"]
     W_xh, W_hh, mx, mh = cache["W_xh"], cache["W_hh"], cache["mask_x"], cache["mask_h"]
-    dhs = as_float_array("dhs", dhs, 3)
-    if dhs.shape != hs.shape:
-        raise ValueError(f"dhs must have the shape of hs, {hs.shape}, got {dhs.shape}")
-    N, T, H = hs.shape
-    D = xd.shape[2]
-    das = np.empty_like(hs, dtype=np.result_type(dhs, hs))
-    dh_next = np.zeros((N, H), dtype=das.dtype)
-    for t in range(T - 1, -1, -1):
-        h_t = hs[:, t, :]
-        da = das[:, t, :]
-        np.add(dhs[:, t, :], dh_next, out=da)
-        da *= 1.0 - h_t * h_t
-        dh_next = (da @ W_hh) * mh[:, t, :]
-    da2 = das.reshape(N * T, H)
-    h_prevs = np.concatenate([h0[:, None, :], hs[:, :-1, :]], axis=1) * mh
-    grads = {
-        "W_xh": da2.T @ xd.reshape(N * T, D),
-        "W_hh": da2.T @ h_prevs.reshape(N * T, H),
-        "b_h": da2.sum(axis=0),
-    }
+    da2, dh0, grads = _bptt(dhs, xd, h0, hs, W_xh, W_hh, mask_h=mh)
+    N, T, D = xd.shape
     dx = (da2 @ W_xh).reshape(N, T, D) * mx
-    return dx, dh_next, grads
+    return dx, dh0, grads
 
 
 # ---------------------------------------------------------------------------------------------
