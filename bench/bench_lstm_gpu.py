@@ -37,18 +37,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_rnn_cpu import cpu_model  # noqa: E402
 
 IMPLEMENTATIONS = ("rnn_ref.torch.LSTM", "FastLSTM", "torch.nn.LSTM")
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def slug(name: str) -> str:
@@ -172,7 +165,7 @@ def main(argv=None):
 
     info = {
         "device_kind": "cuda" if cuda else "cpu",
-        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_name(),
+        "device_name": torch.cuda.get_device_name(device) if cuda else cpu_model(),
         "torch_version": torch.__version__,
         "cuda_version": torch.version.cuda if cuda else None,
         "cudnn_version": torch.backends.cudnn.version() if cuda else None,
