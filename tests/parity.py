@@ -29,3 +29,33 @@ def assert_close(actual, expected, tol, name):
         atol=tol,
         msg=lambda m: f"{name}: {m}",
     )
+
+
+def _flat(result) -> list:
+    """(out, h_n) or (out, (h_n, c_n)) -> [out, h_n(, c_n)]."""
+    out, state = result
+    return [out, *(state if isinstance(state, tuple) else (state,))]
+
+
+def assert_state_dicts_load_both_ways(make, cls, x, state, tol=TOL):
+    """``make(seed, cls=None)`` builds a float64 module (torch.nn's when ``cls`` is None).
+
+    torch.nn's weights load into ``cls`` and ``cls``'s into torch.nn with ``strict=True`` (same
+    keys and shapes), and then both give the same outputs and final states on ``(x, state)``.
+    """
+    name = cls.__name__
+    ref, mine = make(1), make(2, cls=cls)
+    assert mine.state_dict().keys() == ref.state_dict().keys()
+    for k, v in ref.state_dict().items():
+        assert mine.state_dict()[k].shape == v.shape, k
+    mine.load_state_dict(ref.state_dict(), strict=True)
+    first = _flat(mine(x, state))
+    names = ("outputs", "h_n", "c_n")[: len(first)]
+    for what, a, b in zip(names, first, _flat(ref(x, state)), strict=True):
+        assert_close(a, b, tol, f"{what} after {name}.load_state_dict(nn.{name})")
+    mine2, ref2 = make(4, cls=cls), make(5)  # new weights, copied into a torch.nn module
+    ref2.load_state_dict(mine2.state_dict(), strict=True)
+    second = _flat(mine2(x, state))
+    for what, a, b in zip(names, second, _flat(ref2(x, state)), strict=True):
+        assert_close(a, b, tol, f"{what} after nn.{name}.load_state_dict({name})")
+    assert not torch.allclose(second[0], first[0])  # it really is other weights

@@ -13,11 +13,20 @@ peephole LSTM with an independent autograd implementation.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
 from hypothesis import given
-from parity import TOL, assert_close, seeds, shapes_examples, sizes
+from parity import (
+    TOL,
+    assert_close,
+    assert_state_dicts_load_both_ways,
+    seeds,
+    shapes_examples,
+    sizes,
+)
 from torch import nn
 
 import rnn_ref.numpy as rnp
@@ -238,25 +247,9 @@ def test_torch_lstm_forward_errors():
 @pytest.mark.parametrize("bias", [True, False])
 def test_state_dicts_load_both_ways_with_same_outputs(bias):
     N, T, D, H = 3, 4, 2, 5
-    ref = torch_lstm(D, H, 1, bias=bias)
-    mine = torch_lstm(D, H, 2, bias=bias, cls=LSTM)
-    assert mine.state_dict().keys() == ref.state_dict().keys()
     x, h0, c0, _, _, _ = inputs(3, N, T, D, H)
-
-    mine.load_state_dict(ref.state_dict(), strict=True)
-    out_ref, (hn_ref, cn_ref) = ref(x, (h0, c0))
-    out, (hn, cn) = mine(x, (h0, c0))
-    assert_close(out, out_ref, TOL, "outputs after LSTM.load_state_dict(nn.LSTM)")
-    assert_close(hn, hn_ref, TOL, "h_n after LSTM.load_state_dict(nn.LSTM)")
-    assert_close(cn, cn_ref, TOL, "c_n after LSTM.load_state_dict(nn.LSTM)")
-
-    mine2 = torch_lstm(D, H, 4, bias=bias, cls=LSTM)  # new weights, copied into a torch.nn.LSTM
-    ref2 = torch_lstm(D, H, 5, bias=bias)
-    ref2.load_state_dict(mine2.state_dict(), strict=True)
-    got, want = mine2(x, (h0, c0)), ref2(x, (h0, c0))
-    assert_close(got[0], want[0], TOL, "outputs after nn.LSTM.load_state_dict(LSTM)")
-    assert_close(got[1][1], want[1][1], TOL, "c_n after nn.LSTM.load_state_dict(LSTM)")
-    assert not torch.allclose(got[0], out)  # it really is other weights
+    make = functools.partial(torch_lstm, D, H, bias=bias)
+    assert_state_dicts_load_both_ways(make, LSTM, x, (h0, c0))
 
 
 @shapes_examples

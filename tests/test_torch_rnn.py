@@ -9,11 +9,20 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 import torch
 from hypothesis import given
-from parity import TOL, assert_close, seeds, shapes_examples, sizes
+from parity import (
+    TOL,
+    assert_close,
+    assert_state_dicts_load_both_ways,
+    seeds,
+    shapes_examples,
+    sizes,
+)
 from torch import nn
 
 import rnn_ref.numpy as rnp
@@ -133,22 +142,9 @@ def test_torch_rnn_forward_errors():
 @pytest.mark.parametrize("bias", [True, False])
 def test_state_dicts_load_both_ways_with_same_outputs(bias):
     N, T, D, H = 3, 4, 2, 5
-    ref = torch_rnn(D, H, 1, bias=bias)
-    mine = torch_rnn(D, H, 2, bias=bias, cls=RNN)
-    assert mine.state_dict().keys() == ref.state_dict().keys()
     x, h0, _, _ = inputs(3, N, T, D, H)
-
-    mine.load_state_dict(ref.state_dict(), strict=True)
-    out_ref, hn_ref = ref(x, h0)
-    out, hn = mine(x, h0)
-    assert_close(out, out_ref, TOL, "outputs after RNN.load_state_dict(nn.RNN)")
-    assert_close(hn, hn_ref, TOL, "h_n after RNN.load_state_dict(nn.RNN)")
-
-    mine2 = torch_rnn(D, H, 4, bias=bias, cls=RNN)  # new weights, then copied into a torch.nn.RNN
-    ref2 = torch_rnn(D, H, 5, bias=bias)
-    ref2.load_state_dict(mine2.state_dict(), strict=True)
-    assert_close(ref2(x, h0)[0], mine2(x, h0)[0], TOL, "outputs after nn.RNN.load_state_dict(RNN)")
-    assert not torch.allclose(mine2(x, h0)[0], out)  # it really is other weights
+    make = functools.partial(torch_rnn, D, H, bias=bias)
+    assert_state_dicts_load_both_ways(make, RNN, x, h0)
 
 
 @shapes_examples
