@@ -1,0 +1,5 @@
+"""Text in NumPy (chapter ch12_text). Being written."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

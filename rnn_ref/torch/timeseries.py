@@ -1,0 +1,5 @@
+"""Recurrent forecasters in PyTorch (chapter ch11_timeseries). Being written."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
