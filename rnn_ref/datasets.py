@@ -1,15 +1,23 @@
 """Real series for the course, loaded without a network.
 
 :func:`load_series` returns a :class:`Series`: the values as a 1-D float64 array ``(T,)`` and
-what the time axis means (``time``, ``unit``, ``freq``). It knows two series that ship with
-statsmodels (a dependency of the ``course`` extra), and reads a user's own CSV or text file, so
-a chapter that runs on a built-in series runs unchanged on a real corpus:
+what the time axis means (``time``, ``unit``, ``freq``). It knows three series that ship
+with statsmodels and one that ships with pmdarima (dependencies of the ``course`` extra), and
+reads a user's own CSV or text file, so a chapter that runs on a built-in series runs
+unchanged on a real corpus:
 
 - ``"sunspots"``: yearly mean sunspot numbers, 1700-2008 (T = 309), statsmodels'
   ``datasets.sunspots`` (public domain);
 - ``"co2"``: weekly atmospheric CO2 at Mauna Loa, Hawaii, in ppmv, from 1958-03-29 to
   2001-12-29 (T = 2284), statsmodels' ``datasets.co2`` (public domain). 59 weeks have no
   measurement; they are filled by linear interpolation in time (see :func:`load_series`);
+- ``"co2_monthly"``: the same measurements as monthly means (T = 526, 1958-03 to 2001-12);
+  5 months without a single measured week are filled by linear interpolation;
+- ``"taylor"``: half-hourly electricity demand of England and Wales in MW, Monday 5 June to
+  Sunday 27 August 2000 (T = 4032), discussed in Taylor (2003), "Short-term electricity demand
+  forecasting using double seasonal exponential smoothing", J. Oper. Res. Soc. 54, 799-805;
+  provided by James W. Taylor and shipped in pmdarima's wheel (``datasets.load_taylor``;
+  pmdarima is MIT-licensed; the series is also R's ``forecast::taylor``);
 - a path: a CSV or whitespace-separated text file with one numeric column, or a header row and
   a ``column`` to pick.
 
@@ -125,7 +133,61 @@ def _co2() -> Series:
     )
 
 
-BUILTIN = {"sunspots": _sunspots, "co2": _co2}
+def _co2_monthly() -> Series:
+    frame = _statsmodels_dataset("co2").load_pandas().data
+    # Monthly means of the weeks that were measured (NaN weeks are skipped by the mean, not
+    # filled first); a month with no measured week at all is missing, and is then filled by
+    # linear interpolation in time like the weekly gaps.
+    monthly = frame["co2"].resample("MS").mean()
+    time = monthly.index.to_numpy().astype("datetime64[M]")
+    values = monthly.to_numpy(dtype=np.float64).copy()
+    values, filled = _interpolate(values, time.astype(np.int64).astype(np.float64))
+    return Series(
+        values=values,
+        time=time,
+        name="co2_monthly",
+        unit="ppmv",
+        freq="monthly",
+        filled=filled,
+        source=(
+            "statsmodels.datasets.co2: monthly means of the weekly Mauna Loa CO2 measurements, "
+            f"1958-03 to 2001-12; {int(filled.sum())} months without any measured week filled "
+            "by linear interpolation"
+        ),
+    )
+
+
+def _taylor() -> Series:
+    try:
+        from pmdarima.datasets import load_taylor
+    except ImportError as e:
+        raise ImportError(
+            "the built-in series 'taylor' ships with pmdarima, which is not installed "
+            "(pip install pmdarima, or install this package with its 'course' extra: "
+            "pip install -e '.[course]')"
+        ) from e
+    values = np.asarray(load_taylor(), dtype=np.float64).copy()
+    # Monday 5 June 2000, 00:00 (the first half hour), every 30 minutes for 12 weeks.
+    time = np.datetime64("2000-06-05T00:00", "m") + np.arange(values.size) * np.timedelta64(30, "m")
+    return Series(
+        values=values,
+        time=time,
+        name="taylor",
+        unit="MW",
+        freq="half-hourly",
+        source=(
+            "pmdarima.datasets.load_taylor: half-hourly electricity demand in England and "
+            "Wales, Monday 5 June to Sunday 27 August 2000 (Taylor 2003)"
+        ),
+    )
+
+
+BUILTIN = {
+    "sunspots": _sunspots,
+    "co2": _co2,
+    "co2_monthly": _co2_monthly,
+    "taylor": _taylor,
+}
 
 
 def load_series(
@@ -148,6 +210,14 @@ def load_series(
       consecutive weeks in 1964. They are **filled by linear interpolation in time** between
       the nearest measured weeks; ``Series.filled`` marks them. A forecast evaluated on the
       filled weeks is partly evaluated on interpolated, not measured, values.
+    - ``"co2_monthly"``: T = 526 monthly values in ppmv, March 1958 to December 2001; ``time``
+      holds the months (``datetime64[M]``). Each is the mean of that month's *measured* weeks;
+      the 5 months with no measured week (1958-06, 1958-10, 1964-02 to 1964-04) are filled by
+      linear interpolation in time and marked in ``Series.filled``.
+    - ``"taylor"``: T = 4032 half-hourly values in MW, the electricity demand of England and
+      Wales from Monday 5 June 2000, 00:00, to Sunday 27 August 2000, 23:30 (12 weeks; daily
+      period 48, weekly period 336); ``time`` holds the start of each half hour
+      (``datetime64[m]``). It ships with pmdarima (``pmdarima.datasets.load_taylor``).
 
     A built-in name wins over a file of the same name in the current folder (write ``./co2``
     for the file). In a file, ``#`` starts a comment line; blank lines are skipped; the
@@ -538,3 +608,184 @@ def pad_sequences(seqs, pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
     for i, s in enumerate(seqs):
         out[i, : s.size] = s
     return out, lengths
+
+
+# ---------------------------------------------------------------------------------------------
+# ch12_text: an English corpus that ships with Python, and multilingual word lists (wordfreq).
+# ---------------------------------------------------------------------------------------------
+
+import unicodedata as _unicodedata  # noqa: E402
+
+__all__ += ["load_text", "load_words", "WORD_LANGUAGES"]
+
+TEXTS = ("pydoc_topics",)
+
+
+def load_text(name_or_path="pydoc_topics") -> str:
+    """A text corpus as one string: a built-in one by name, or a user's UTF-8 text file.
+
+    - ``"pydoc_topics"``: the English help texts of Python's own ``pydoc_data.topics`` (what
+      ``help("if")`` prints), 79 topics in sorted order of their names, joined as they are
+      (each ends with a newline): 464,970 characters and 103 distinct characters on Python
+      3.11 (other Python versions ship slightly different texts). They are part of CPython's
+      documentation, under the Python Software Foundation License; no download needed.
+    - a path (``str`` or ``pathlib.Path``): the whole file, decoded as UTF-8 (a byte-order mark
+      is dropped); Windows line ends are turned into ``"\\n"``.
+
+    Raises:
+        FileNotFoundError: a path that does not exist; ValueError: an unknown name, a file that
+        is not UTF-8 text, or an empty file.
+    """
+    if isinstance(name_or_path, str) and name_or_path.strip().lower() in TEXTS:
+        from pydoc_data.topics import topics
+
+        return "".join(topics[k] for k in sorted(topics))
+    if not isinstance(name_or_path, str | Path):
+        raise TypeError(f"load_text takes a name or a path, got {type(name_or_path).__name__}")
+    path = Path(name_or_path).expanduser()
+    if not path.is_file():
+        if path.is_dir():
+            raise FileNotFoundError(f"cannot read {str(path)!r}: a folder, not a file")
+        if any(ch in str(name_or_path) for ch in ("/", "\\", ".")):
+            raise FileNotFoundError(f"cannot read {str(path)!r}: no such file")
+        raise ValueError(
+            f"unknown text {name_or_path!r}: the built-in texts are "
+            f"{', '.join(map(repr, TEXTS))}, or give the path of a UTF-8 text file"
+        )
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from e
+    text = text.replace("\r\n", "\n")
+    if not text:
+        raise ValueError(f"{path}: the file is empty")
+    return text
+
+
+WORD_LANGUAGES = {
+    "en": "English",
+    "de": "German",
+    "fr": "French",
+    "es": "Spanish",
+    "it": "Italian",
+    "nl": "Dutch",
+    "pt": "Portuguese",
+    "sv": "Swedish",
+    "da": "Danish",
+    "fi": "Finnish",
+    "pl": "Polish",
+    "cs": "Czech",
+    "ro": "Romanian",
+    "hu": "Hungarian",
+    "ca": "Catalan",
+    "nb": "Norwegian Bokmål",
+}
+"""Latin-script languages of wordfreq that :func:`load_words` accepts (code -> name)."""
+
+
+def _latin_word(word: str, min_length: int) -> bool:
+    """Letters only (no digits, apostrophes or hyphens), every one of them a Latin letter."""
+    return (
+        len(word) >= min_length
+        and word.isalpha()
+        and all(_unicodedata.name(ch, "").startswith("LATIN") for ch in word)
+    )
+
+
+def _words_file(path: Path) -> tuple[list[str], list[str]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not a UTF-8 text file") from e
+    words, langs = [], []
+    for ln, line in enumerate(text.splitlines(), start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        fields = line.split("\t") if "\t" in line else line.split(",")
+        if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
+            raise ValueError(
+                f"{path}, line {ln}: expected 'word<TAB>label' (or 'word,label'), got {line!r}"
+            )
+        words.append(fields[0].strip())
+        langs.append(fields[1].strip())
+    if not words:
+        raise ValueError(f"{path}: the file holds no words")
+    return words, langs
+
+
+def load_words(
+    languages=("en", "de", "fr", "es", "it", "nl"),
+    n_top: int = 10000,
+    *,
+    min_length: int = 2,
+    path=None,
+):
+    """Words labelled with their language, for the classifier of ch12_text.
+
+    From wordfreq (Speer 2022; its word lists are CC BY-SA 4.0, built from Wikipedia, subtitles,
+    news, books, web text, Twitter and Reddit; code Apache-2.0): the ``n_top`` most frequent
+    words of each language (``wordfreq.top_n_list(lang, n_top)``), lowercased by wordfreq,
+    kept if they are at least ``min_length`` Latin letters (so no digits, apostrophes,
+    hyphens or other scripts, and the script does not give the language away). A word that is
+    in the lists of two or more of the ``languages`` ("in", "die", "de", "non" ...) is
+    **dropped**: it has no single right answer. Each remaining word occurs once, so a random
+    split of the returned list never puts a word in two splits.
+
+    With ``path``, reads a user's file instead: one ``word<TAB>label`` (or ``word,label``) per
+    line, ``#`` comments and blank lines skipped; ``languages`` is then the sorted set of its
+    labels and no filtering is done, except that a word listed with two different labels is
+    dropped, and repeats of a (word, label) line are kept once.
+
+    Returns:
+        ``(words, labels, languages)``: a list of N strings in a fixed order (sorted by
+        language, then by frequency rank), an int64 array (N,) of indices into ``languages``,
+        and the tuple of language codes (or labels).
+    """
+    if path is not None:
+        raw_words, raw_langs = _words_file(Path(path).expanduser())
+        seen: dict[str, set[str]] = {}
+        for w, lang in zip(raw_words, raw_langs, strict=True):
+            seen.setdefault(w, set()).add(lang)
+        langs = tuple(sorted(set(raw_langs)))
+        words, labels, kept = [], [], set()
+        for w, lang in zip(raw_words, raw_langs, strict=True):
+            if len(seen[w]) == 1 and w not in kept:
+                kept.add(w)
+                words.append(w)
+                labels.append(langs.index(lang))
+        return words, np.array(labels, dtype=np.int64), langs
+    if isinstance(languages, str):
+        languages = (languages,)
+    languages = tuple(languages)
+    if len(languages) < 2 or len(set(languages)) != len(languages):
+        raise ValueError(f"give at least two different languages, got {languages!r}")
+    for lang in languages:
+        if lang not in WORD_LANGUAGES:
+            raise ValueError(
+                f"unknown language {lang!r}: choose from {', '.join(WORD_LANGUAGES)} "
+                "(wordfreq's languages written in the Latin script)"
+            )
+    if isinstance(n_top, bool) or not isinstance(n_top, int) or n_top < 1:
+        raise ValueError(f"n_top must be a positive integer, got {n_top!r}")
+    try:
+        import wordfreq
+    except ImportError as e:
+        raise ImportError(
+            "load_words needs wordfreq (pip install wordfreq, or install this package with "
+            "its 'course' extra: pip install -e '.[course]')"
+        ) from e
+    lists = {}
+    for lang in languages:
+        top = wordfreq.top_n_list(lang, n_top)
+        lists[lang] = list(dict.fromkeys(w for w in top if _latin_word(w, min_length)))
+    count: dict[str, int] = {}
+    for lang in languages:
+        for w in lists[lang]:
+            count[w] = count.get(w, 0) + 1
+    words, labels = [], []
+    for k, lang in enumerate(languages):
+        for w in lists[lang]:
+            if count[w] == 1:
+                words.append(w)
+                labels.append(k)
+    return words, np.array(labels, dtype=np.int64), languages

@@ -95,7 +95,8 @@ def test_fill_missing_interpolates_in_time(tmp_path):
 def test_unknown_name_lists_the_known_ones_and_suggests():
     with pytest.raises(
         ValueError,
-        match=r"unknown series 'sunspot': the built-in series are 'co2', 'sunspots', or give "
+        match=r"unknown series 'sunspot': the built-in series are 'co2', 'co2_monthly', "
+        r"'sunspots', 'taylor', or give "
         r"the path of a CSV or text file. Did you mean 'sunspots'\?",
     ):
         load_series("sunspot")
@@ -307,3 +308,128 @@ def test_pad_sequences():
         pad_sequences([])
     with pytest.raises(ValueError, match=r"sequence 1 must be a 1-D sequence of ints"):
         pad_sequences([[1], [0.5]])
+
+
+# --- ch11_timeseries: Taylor's electricity demand and the monthly CO2 series --------------------
+
+
+def test_taylor_known_values_and_calendar():
+    s = load_series("taylor")
+    assert s.name == "taylor" and s.unit == "MW" and s.freq == "half-hourly"
+    assert s.values.shape == (4032,) and s.values.dtype == np.float64
+    np.testing.assert_array_equal(s.values[:5], [22262.0, 21756.0, 22247.0, 22759.0, 22549.0])
+    assert not np.isnan(s.values).any() and not s.filled.any()
+    # 12 whole weeks of 336 half hours, from Monday 5 June 2000 00:00 to Sunday 27 August 23:30.
+    assert len(s) == 12 * 336
+    assert s.time[0] == np.datetime64("2000-06-05T00:00")
+    assert s.time[-1] == np.datetime64("2000-08-27T23:30")
+    assert (np.diff(s.time) == np.timedelta64(30, "m")).all()
+    first_day = s.time[0].astype("datetime64[D]").astype(object)
+    assert first_day.strftime("%A") == "Monday"
+    # Demand is higher on weekdays than at weekends: the weekly period is real.
+    days = s.values.reshape(-1, 48).mean(axis=1)  # (84,) daily means
+    weekday = np.arange(84) % 7 < 5
+    assert days[weekday].mean() > 1.1 * days[~weekday].mean()
+
+
+def test_co2_monthly_means_of_measured_weeks():
+    weekly = load_series("co2")
+    s = load_series("co2_monthly")
+    assert s.name == "co2_monthly" and s.unit == "ppmv" and s.freq == "monthly"
+    assert s.values.shape == (526,) and not np.isnan(s.values).any()
+    assert s.time[0] == np.datetime64("1958-03") and s.time[-1] == np.datetime64("2001-12")
+    filled = [str(t) for t in s.time[s.filled]]
+    assert filled == ["1958-06", "1958-10", "1964-02", "1964-03", "1964-04"]
+    assert "5 months" in s.source
+    # A month without gaps is the plain mean of its measured weeks.
+    months = weekly.time.astype("datetime64[M]")
+    k = int(np.flatnonzero(s.time == np.datetime64("1990-07"))[0])
+    in_month = (months == np.datetime64("1990-07")) & ~weekly.filled
+    assert s.values[k] == pytest.approx(weekly.values[in_month].mean())
+    # The three missing months of 1964 lie on the line between February's neighbours.
+    gap = np.flatnonzero(
+        (s.time >= np.datetime64("1964-01")) & (s.time <= np.datetime64("1964-05"))
+    )
+    np.testing.assert_allclose(np.diff(s.values[gap], 2), 0.0, atol=1e-9)
+
+
+# --- ch12_text: the pydoc corpus and wordfreq's words ------------------------------------------
+
+
+def test_pydoc_topics_text():
+    from rnn_ref.datasets import load_text
+
+    text = load_text("pydoc_topics")
+    assert isinstance(text, str) and len(text) > 400_000
+    assert text.startswith('The "assert" statement')
+    assert 80 <= len(set(text)) <= 130
+    assert load_text() == text  # the default
+
+
+def test_load_text_reads_a_users_file(tmp_path):
+    from rnn_ref.datasets import load_text
+
+    f = tmp_path / "corpus.txt"
+    f.write_bytes("\ufeffline one\r\nligne deux é\n".encode())
+    assert load_text(f) == "line one\nligne deux é\n"
+    assert load_text(str(f)) == "line one\nligne deux é\n"
+
+
+def test_load_text_errors(tmp_path):
+    from rnn_ref.datasets import load_text
+
+    with pytest.raises(ValueError, match="unknown text 'shakespeare'"):
+        load_text("shakespeare")
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        load_text(tmp_path / "missing.txt")
+    with pytest.raises(FileNotFoundError, match="a folder"):
+        load_text(tmp_path)
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9".encode("latin-1"))
+    with pytest.raises(ValueError, match="not a UTF-8 text file"):
+        load_text(tmp_path / "latin1.txt")
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(ValueError, match="empty"):
+        load_text(tmp_path / "empty.txt")
+    with pytest.raises(TypeError):
+        load_text(42)
+
+
+def test_load_words_are_latin_unique_and_unambiguous():
+    import wordfreq
+
+    from rnn_ref.datasets import load_words
+
+    words, labels, langs = load_words(("en", "de", "fr"), n_top=3000)
+    assert langs == ("en", "de", "fr") and labels.dtype == np.int64
+    assert len(words) == labels.shape[0] > 5000
+    assert len(set(words)) == len(words)  # each word once: no word can be in two splits
+    assert set(np.unique(labels)) == {0, 1, 2}
+    for w in words:
+        assert w.isalpha() and w == w.lower() and len(w) >= 2
+    # Words of several languages' lists are dropped; words of one list keep its label.
+    tops = {lang: set(wordfreq.top_n_list(lang, 3000)) for lang in langs}
+    assert "in" in tops["en"] and "in" in tops["de"] and "in" not in words
+    for w, k in zip(words[::97], labels[::97], strict=True):
+        assert w in tops[langs[k]] and sum(w in t for t in tops.values()) == 1
+    assert "which" in words and labels[words.index("which")] == 0
+    assert "und" in words and labels[words.index("und")] == 1
+
+
+def test_load_words_reads_a_users_file_and_rejects_bad_input(tmp_path):
+    from rnn_ref.datasets import load_words
+
+    f = tmp_path / "words.tsv"
+    f.write_text("# word\tlabel\nhund\tde\ndog\ten\nchien\tfr\nhund\tde\nbank\ten\nbank\tde\n")
+    words, labels, langs = load_words(path=f)
+    assert langs == ("de", "en", "fr")
+    assert words == ["hund", "dog", "chien"]  # 'bank' has two labels; the repeat is kept once
+    np.testing.assert_array_equal(labels, [0, 1, 2])
+    (tmp_path / "bad.tsv").write_text("hund\n")
+    with pytest.raises(ValueError, match="line 1: expected 'word<TAB>label'"):
+        load_words(path=tmp_path / "bad.tsv")
+    with pytest.raises(ValueError, match="unknown language 'ru'"):
+        load_words(("en", "ru"))
+    with pytest.raises(ValueError, match="at least two different languages"):
+        load_words(("en",))
+    with pytest.raises(ValueError, match="n_top"):
+        load_words(("en", "de"), n_top=0)
