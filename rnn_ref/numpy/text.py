@@ -138,6 +138,11 @@ __all__ = [
 _LN2 = math.log(2.0)
 
 
+def _exp2(x: float) -> float:
+    """2 ** x as a float, inf past the float range (a perplexity can be astronomically large)."""
+    return math.inf if x >= 1024 else float(2.0**x)
+
+
 # --- validation helpers ------------------------------------------------------------------------
 
 
@@ -460,7 +465,7 @@ def bits_per_char(logits, targets, mask=None):
     picked = np.take_along_axis(logp, np.where(m, targets, 0)[..., None], axis=-1)[..., 0]
     nats = -float(np.where(m, picked, 0.0).sum() / count)
     bpc = nats / _LN2
-    return bpc, float(2.0**bpc)
+    return bpc, _exp2(bpc)
 
 
 # --- n-gram models -----------------------------------------------------------------------------
@@ -544,7 +549,7 @@ class _CharModel:
         self._check_fitted()
         ids = self._encode(_symbols(context), "the context")
         m = self.n - 1
-        ids = ids[len(ids) - m :] if m else []
+        ids = ids[max(0, len(ids) - m) :] if m else []
         return (self._bos,) * (m - len(ids)) + tuple(ids)
 
     def _padded_ngrams(self, ids: list[int]):
@@ -588,7 +593,7 @@ class _CharModel:
 
     def perplexity(self, text) -> float:
         """``2 ** bits_per_char(text)``."""
-        return float(2.0 ** self.bits_per_char(text))
+        return _exp2(self.bits_per_char(text))
 
     def generate(self, length, rng, context="", temperature=1.0):
         """``length`` symbols drawn one at a time from P(. | context so far) with
