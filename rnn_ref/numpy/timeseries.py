@@ -60,15 +60,16 @@ def _int(name: str, value, low: int) -> int:
     return int(value)
 
 
-def _series(name: str, x, ndims=(1, 2)) -> np.ndarray:
-    """``x`` as a float64 array of one of ``ndims`` dimensions with at least one time step and
-    no NaN or infinity (a NaN would silently spread through every statistic below)."""
+def _series(name: str, x, ndims=(1, 2), allow_empty: bool = False) -> np.ndarray:
+    """``x`` as a float64 array of one of ``ndims`` dimensions with at least one time step
+    (unless ``allow_empty``) and no NaN or infinity (a NaN would silently spread through every
+    statistic below)."""
     arr = np.asarray(x)
     if arr.ndim not in ndims:
         shapes = " or ".join({1: "(T,)", 2: "(T, D)"}[d] for d in ndims)
         raise ValueError(f"{name} must have shape {shapes}, got shape {arr.shape}")
     arr = as_float_array(name, arr, arr.ndim).astype(np.float64, copy=False)
-    if arr.shape[0] == 0:
+    if arr.shape[0] == 0 and not allow_empty:
         raise ValueError(f"{name} is empty (T = 0)")
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{name} contains NaN or infinity")
@@ -129,7 +130,7 @@ def fit_scaler(x_train):
 
 
 def _scaler_args(x, mean, std) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    x = _series("x", x)
+    x = _series("x", x, allow_empty=True)  # an empty period (n_val = 0) scales to an empty one
     mean = _finite("mean", mean)
     std = _finite("std", std)
     want = () if x.ndim == 1 else (x.shape[1],)
@@ -150,7 +151,7 @@ def scale(x, mean, std):
     r"""Standardise with given statistics: :math:`z_t = (x_t - \mu) / \sigma`.
 
     Args:
-        x: (T,) or (T, D), any part of the series (train, validation or test).
+        x: (T,) or (T, D), any part of the series (train, validation or test; T = 0 is fine).
         mean, std: from :func:`fit_scaler` on the training part, shape () or (D,).
 
     Returns:
