@@ -78,6 +78,13 @@ def test_scale_uses_the_given_statistics_not_its_own():
     np.testing.assert_allclose(unscale(z, mean, std), [10.0, 11.0], rtol=1e-14)
 
 
+def test_scale_of_an_empty_period_is_empty():
+    # chronological_split(T, 0, n_test) gives an empty validation period; scaling it is fine.
+    mean, std = fit_scaler(np.ones((4, 2)) * [[1.0], [2.0], [3.0], [4.0]])
+    z = scale(np.empty((0, 2)), mean, std)
+    assert z.shape == (0, 2) and z.dtype == np.float64
+
+
 def test_chronological_split_by_hand():
     train, val, test = chronological_split(10, 2, 3)
     assert (train, val, test) == (slice(0, 5), slice(5, 7), slice(7, 10))

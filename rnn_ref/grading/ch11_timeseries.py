@@ -188,8 +188,10 @@ def check_scaling(fit_scaler, scale, scale_splits, seeds=(0, 1, 2, 3, 4, 5)) -> 
         parts = _tuple("scale_splits", result, "z_train, z_val, z_test")
         names = ("z_train", "z_val", "z_test")
         lengths = (n_train, n_val, n_test)
-        for name, part, n in zip(names, parts, lengths, strict=True):
+        parts = [
             _array(name, part, (n,) + series.shape[1:], ctx)
+            for name, part, n in zip(names, parts, lengths, strict=True)
+        ]
         if recording():
             continue
         expected = _scale_splits_expected(series, n_val, n_test)
