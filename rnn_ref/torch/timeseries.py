@@ -30,6 +30,9 @@ A seasonal series is best handed to them *seasonally differenced*
 (:math:`d_t = x_t - x_{t-m}`, as a seasonal ARIMA model does): they then forecast how this week
 differs from the last, and the weekly seasonal-naive forecast is the zero of their output.
 
+**Quantiles.** With Q increasing levels, a head emits Q raw values per horizon and the
+quantiles are their cumulative sums after a softplus on all but the first, so they never cross.
+
 **Losses.** MSE on scaled values, or the pinball (quantile) loss for quantile levels
 :math:`\tau_j`, :math:`\rho_\tau(u) = \max(\tau u, (\tau - 1) u)` with :math:`u = y - \hat q`,
 averaged over all entries (:func:`pinball_loss_torch`).
@@ -166,8 +169,13 @@ class _Forecaster(nn.Module):
         return 1 if self.quantiles is None else len(self.quantiles)
 
     def _finish(self, out: Tensor) -> Tensor:
-        """out (N, H, Q) -> (N, H) for a point forecast, kept (N, H, Q) for quantiles."""
-        return out[:, :, 0] if self.quantiles is None else out
+        r"""out (N, H, Q) -> (N, H) for a point forecast; for quantiles, (N, H, Q) made
+        increasing by construction: :math:`\hat q_1 = a_1`, :math:`\hat q_j = \hat q_{j-1} +
+        \mathrm{softplus}(a_j)` (no quantile crossing, whatever the weights)."""
+        if self.quantiles is None:
+            return out[:, :, 0]
+        steps = torch.cat([out[:, :, :1], nn.functional.softplus(out[:, :, 1:])], dim=-1)
+        return torch.cumsum(steps, dim=-1)
 
 
 class MIMOForecaster(_Forecaster):
