@@ -1,10 +1,10 @@
 """Real data for the course, loaded without a network, with where each comes from and its terms.
 
-**Series.** :func:`load_series` returns a :class:`Series`: the values as a 1-D float64 array ``(T,)`` and
-what the time axis means (``time``, ``unit``, ``freq``). It knows three series that ship
-with statsmodels and one that ships with pmdarima (dependencies of the ``course`` extra), and
-reads a user's own CSV or text file, so a chapter that runs on a built-in series runs
-unchanged on a real corpus:
+**Series.** :func:`load_series` returns a :class:`Series`: the values as a 1-D float64 array
+``(T,)`` and what the time axis means (``time``, ``unit``, ``freq``). It knows three series
+that ship with statsmodels and one that ships with pmdarima (dependencies of the ``course``
+extra), and reads a user's own CSV or text file, so a chapter that runs on a built-in series
+runs unchanged on a real corpus:
 
 - ``"sunspots"``: yearly mean sunspot numbers, 1700-2008 (T = 309), statsmodels'
   ``datasets.sunspots`` (public domain);
@@ -31,10 +31,10 @@ Example::
 texts that ship with Python itself (``pydoc_data.topics``, ~465,000 characters; part of CPython's
 documentation, Python Software Foundation License), or a user's UTF-8 text file.
 :func:`load_words` returns words labelled with their language from wordfreq's word lists
-(Robyn Speer, *rspeer/wordfreq: v3.0*, Zenodo 2022, doi:10.5281/zenodo.7199437; the word lists are licensed CC BY-SA
-4.0 and derive from Wikipedia, OpenSubtitles, news, books, web text, Twitter and Reddit; the
-code is Apache-2.0), or from a user's ``word<TAB>label`` file. Nothing from either is copied
-into this repository: both are read from the installed packages.
+(Robyn Speer, *rspeer/wordfreq: v3.0*, Zenodo 2022, doi:10.5281/zenodo.7199437; the word
+lists are licensed CC BY-SA 4.0 and derive from Wikipedia, OpenSubtitles, news, books, web
+text, Twitter and Reddit; the code is Apache-2.0), or from a user's ``word<TAB>label`` file.
+Nothing from either is copied into this repository: both are read from the installed packages.
 
 **Generated.** :func:`toy_dates` (ch09_seq2seq) generates a date-translation task locally.
 """
