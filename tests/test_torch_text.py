@@ -102,7 +102,7 @@ def test_evaluate_bpc_equals_numpy_bits_per_char(cell):
     ids = np.random.default_rng(0).integers(0, 11, size=200)
     bpc, ppl, logits = evaluate_bpc(model, ids, seq_len=37, return_logits=True)
     assert logits.shape == (199, 11)
-    ref_bpc, ref_ppl = bits_per_char(logits.astype(np.float64), ids[1:])
+    ref_bpc, ref_ppl = bits_per_char(logits[None].astype(np.float64), ids[None, 1:])
     assert bpc == pytest.approx(ref_bpc, rel=1e-5)
     assert ppl == pytest.approx(ref_ppl, rel=1e-5)
     assert ppl == pytest.approx(2**bpc)

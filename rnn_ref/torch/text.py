@@ -42,6 +42,7 @@ from .pytorch import length_mask, run_packed
 __all__ = [
     "CharLM",
     "StreamBatcher",
+    "tbptt_step",
     "train_char_lm",
     "evaluate_bpc",
     "generate",
@@ -184,24 +185,33 @@ class StreamBatcher:
             yield self.x[:, t : t + self.seq_len], self.y[:, t : t + self.seq_len]
 
 
-def _progress(total: int, enabled: bool, desc: str):
-    """A tqdm bar, or a do-nothing stand-in when disabled (quiet in the built book)."""
-    if enabled:
-        from tqdm.auto import tqdm
+def _progress(total: int, progress: bool | None, desc: str):
+    """A tqdm bar, shown only on a terminal (``progress=None``) or when asked (True): quiet in
+    the built book and in tests."""
+    import sys
 
-        return tqdm(total=total, desc=desc, leave=False)
+    from tqdm.auto import tqdm
 
-    class _Quiet:
-        def update(self, n=1):
-            pass
+    disable = (not sys.stderr.isatty()) if progress is None else not progress
+    return tqdm(total=total, desc=desc, disable=disable, leave=False)
 
-        def set_postfix(self, **kw):
-            pass
 
-        def close(self):
-            pass
+def tbptt_step(model: CharLM, optimizer, x: Tensor, y: Tensor, state, clip: float | None):
+    """One update of truncated BPTT on a chunk: x, y (N, T) ids (y is x shifted by one).
 
-    return _Quiet()
+    Forward from ``state`` (the end of the previous chunk, already detached), mean
+    cross-entropy over the N x T next characters, backward (it stops at the chunk's start),
+    clip the global gradient norm, optimizer step. Returns ``(loss, state)``: the loss (nats
+    per character, a float) and the final state **detached**, to carry into the next chunk.
+    """
+    logits, state = model(x, state)
+    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip:
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return loss.item(), detach_state(state)
 
 
 def train_char_lm(
@@ -217,7 +227,7 @@ def train_char_lm(
     eval_every: int = 0,
     lr_schedule: str = "cosine",
     max_seconds: float | None = None,
-    progress: bool = False,
+    progress: bool | None = None,
     device=None,
 ) -> dict:
     """Train ``model`` on one id stream with truncated BPTT, Adam and gradient clipping.
@@ -238,7 +248,7 @@ def train_char_lm(
         val_ids: held-out ids; every ``eval_every`` steps (and at the end) their bits per
             character are recorded (:func:`evaluate_bpc`).
         max_seconds: stop early after this much wall-clock time (None: no limit).
-        progress: show a tqdm bar.
+        progress: a tqdm bar; None (default) shows it only when stderr is a terminal.
 
     Returns:
         a dict: ``loss`` (per step, nats per character), ``val`` (list of (step, bpc)),
@@ -273,21 +283,14 @@ def train_char_lm(
             for x, y in batches:
                 t0 = time.perf_counter()
                 model.train()
-                with torch.random.fork_rng(devices=[]):
+                with torch.random.fork_rng(devices=[]):  # dropout masks from the seed
                     torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=gen)))
-                    logits, state = model(x, state)
-                    loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if clip:
-                    nn.utils.clip_grad_norm_(model.parameters(), clip)
-                opt.step()
+                    loss, state = tbptt_step(model, opt, x, y, state, clip)
                 if sched is not None:
                     sched.step()
-                state = detach_state(state)
                 done += 1
                 t_train += time.perf_counter() - t0
-                history["loss"].append(loss.item())
+                history["loss"].append(loss)
                 bar.update()
                 bar.set_postfix(loss=f"{history['loss'][-1]:.3f}")
                 if val_ids is not None and eval_every and done % eval_every == 0 and done < steps:
@@ -516,7 +519,7 @@ def train_classifier(
     val=None,
     weight_decay: float = 0.0,
     pad: int = 0,
-    progress: bool = False,
+    progress: bool | None = None,
     device=None,
 ) -> dict:
     """Train a :class:`CharClassifier` with Adam on mean cross-entropy, mini-batches of
