@@ -739,9 +739,24 @@ def check_add_k_probs(add_k_probs, seeds=(60, 61, 62, 63, 64, 65, 66, 67, 68, 69
                 "sum over w' of c(h w') + k V, with c(h w') counting the occurrences of h that "
                 "are followed by w'"
             )
+        if not _close(p, expected, atol=1e-12, rtol=1e-9) and _close(
+            p, _non_overlapping(text, context, vocab, kk)
+        ):
+            raise GradingError(
+                f"the probabilities are those of non-overlapping counts ({ctx}): count every "
+                "position where the context starts, overlapping occurrences too (str.count "
+                "skips them: 'aaaa'.count('aa') is 2, not 3)"
+            )
         assert_close(
             "the probabilities", p, expected, dims=("w",), atol=1e-12, rtol=1e-9, context=ctx
         )
+
+
+def _non_overlapping(text, context, vocab, k):
+    """What counting c(h w) with ``str.count`` gives (occurrences that overlap are skipped)."""
+    c = _np.array([text.count(context + w) for w in vocab], dtype=_np.float64)
+    total = c.sum() + k * len(vocab)
+    return (c + k) / total if total > 0 else _np.full(len(vocab), _np.nan)
 
 
 seal(__name__)
