@@ -221,6 +221,12 @@ def train_network(ctx, name, seed, args):
     c0 = time.process_time()
     torch.manual_seed(seed)
     model = getattr(rt, cls_name)(DAY + 4, args.hidden, h_out, cell=cell)
+    o_val, cal = ctx["o_val"], ctx["calendar"]
+
+    def recursive_val_mse(m):  # the page's early-stopping criterion for the one-step model
+        z = rt.recursive_forecast_torch(m, ctx["zd"], cal, o_val, WEEK, DAY, H)
+        return float(np.mean((z - ctx["y_val"]) ** 2))
+
     rt.fit_forecaster(
         model,
         (ctx["u_train"], ctx["y_train"][:, :h_out]),
@@ -230,6 +236,7 @@ def train_network(ctx, name, seed, args):
         lr=args.lr,
         seed=seed,
         progress=False,
+        val_fn=recursive_val_mse if h_out == 1 else None,
     )
 
     def forecast(o):
@@ -385,7 +392,9 @@ def main(argv=None):
     test_of_pick = [runs[n][i]["test"]["MASE"] for i, n in enumerate(picks)]
     print(
         f"network chosen on validation, per seed: {', '.join(picks)}; its test MASE "
-        f"{_ms(test_of_pick, '.3f').strip()}"
+        f"{_ms(test_of_pick, '.3f').strip()} (per seed: "
+        f"{', '.join(f'{v:.3f}' for v in test_of_pick)}; weekly seasonal naive "
+        f"{base['seasonal naive m=336']['test']['MASE']:.3f})"
     )
     cov = [q["coverage"] for q in quant]
     cov_c = [q["coverage_conformal"] for q in quant]

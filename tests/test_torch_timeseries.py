@@ -299,3 +299,30 @@ def test_forecaster_on_cuda_matches_cpu():
     expected = model(u)
     got = model.to("cuda")(u.to("cuda")).cpu()
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_early_stopping_on_a_custom_validation_criterion():
+    """``val_fn`` replaces the validation loss: the recorded values are its values, and the
+    weights kept are those of the epoch where it was lowest."""
+    z, cal, train, val = _tiny_periodic_data()
+    origins = forecast_origins(300, 400, 16, 8)
+    truth = horizon_targets(z, origins, 8)
+    calls = []
+
+    def recursive_mse(model):
+        out = recursive_forecast_torch(model, z, cal, origins, p=16, chunk=4, H=8)
+        calls.append(float(np.mean((out - truth) ** 2)))
+        return calls[-1]
+
+    torch.manual_seed(0)
+    model = MIMOForecaster(6, 8, 1)
+    hist = fit_forecaster(
+        model,
+        (train[0], train[1][:, :1]),
+        (val[0], val[1][:, :1]),
+        epochs=6,
+        patience=10,
+        val_fn=recursive_mse,
+    )
+    assert hist["val_loss"] == calls and hist["best_val_loss"] == min(calls)
+    assert recursive_mse(model) == pytest.approx(min(calls[:-1]), rel=1e-6)

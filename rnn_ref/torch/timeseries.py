@@ -280,6 +280,7 @@ def fit_forecaster(
     max_norm: float | None = 1.0,
     seed: int = 0,
     progress: bool | None = None,
+    val_fn=None,
 ) -> dict:
     r"""Train with Adam on mini-batches of ``train``, stop early on the loss on ``val``.
 
@@ -299,6 +300,10 @@ def fit_forecaster(
             building the model (``torch.manual_seed``).
         progress: a tqdm bar over epochs; None shows it only when stderr is a terminal (so it
             stays quiet in the built book), False never, True always.
+        val_fn: optional ``val_fn(model) -> float`` (lower is better), called in eval mode
+            without gradients after each epoch, replacing the validation loss as the early
+            stopping criterion: e.g. the error of a one-step model's *recursive* 48-step
+            forecasts, which is what it will be used for. ``val`` is then not used.
 
     Returns:
         dict with ``train_loss`` and ``val_loss`` (lists, one per epoch run), ``best_epoch``
@@ -328,7 +333,10 @@ def fit_forecaster(
             total += loss.item() * len(idx)
         model.eval()
         with torch.no_grad():
-            val_loss = _loss(model, model(u_va), y_va).item()
+            if val_fn is None:
+                val_loss = _loss(model, model(u_va), y_va).item()
+            else:
+                val_loss = float(val_fn(model))
         hist["train_loss"].append(total / len(u_tr))
         hist["val_loss"].append(val_loss)
         bar.update(1)
