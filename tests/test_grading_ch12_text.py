@@ -232,3 +232,43 @@ def test_class_scale_grader_agrees(tmp_path):
     gumbel = with_source(RT.solution(), "sample_with_temperature", SAMPLER_GUMBEL)
     rows = RT.grade_class(tmp_path, replayed, extra={"sampler_gumbel": gumbel})
     RT.assert_class_row(rows["sampler_gumbel"], [])
+
+
+def test_chi_square_helpers_match_scipy():
+    """The grader's chi-square (no scipy at grading time) agrees with scipy's."""
+    import numpy as np
+    from scipy import stats
+
+    from rnn_ref.grading import ch12_text as checks
+
+    for df in range(1, 13):
+        for x in (0.01, 0.5, 1.0, 3.7, 10.0, 25.0, 80.0):
+            assert np.isclose(checks._chi2_sf(x, df), stats.chi2.sf(x, df), rtol=1e-9, atol=1e-300)
+    rng = np.random.default_rng(0)
+    p = np.array([0.1, 0.2, 0.3, 0.4])
+    draws = rng.choice(4, size=5000, p=p)
+    stat, pvalue, df = checks.chi_square_test(draws, p)
+    ref = stats.chisquare(np.bincount(draws, minlength=4), p * 5000)
+    assert df == 3 and np.isclose(stat, ref.statistic) and np.isclose(pvalue, ref.pvalue)
+
+
+def test_sampler_check_passes_correct_samplers_on_many_seeds():
+    """A correct sampler passes the statistical check whatever the seeds (so a student's correct
+    sampler, which consumes the generator differently, passes too)."""
+    import numpy as np
+
+    from rnn_ref.grading import ch12_text as checks
+    from rnn_ref.grading import trusted_reference
+
+    ref = trusted_reference("rnn_ref.numpy")
+
+    def gumbel(logits, temperature, rng, top_k=None):
+        p = np.atleast_2d(ref.softmax_with_temperature(logits, temperature, top_k))
+        with np.errstate(divide="ignore"):
+            ids = np.argmax(np.log(p) + rng.gumbel(size=p.shape), axis=1)
+        return int(ids[0]) if np.ndim(logits) == 1 else ids
+
+    for s in range(12):
+        seeds = tuple(range(1000 + 10 * s, 1006 + 10 * s))
+        checks.check_sample_with_temperature(ref.sample_with_temperature, seeds=seeds)
+        checks.check_sample_with_temperature(gumbel, seeds=seeds)
