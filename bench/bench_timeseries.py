@@ -250,7 +250,8 @@ def train_network(ctx, name, seed, args):
 
     entry = {}
     for part in ("val", "test"):
-        entry[part] = scores(ctx, truth(ctx, part), forecast(ctx["origins"][part]))
+        entry["Y_" + part] = forecast(ctx["origins"][part])
+        entry[part] = scores(ctx, truth(ctx, part), entry["Y_" + part])
     o = ctx["o_val"]
     entry["val_all"] = scores(ctx, ctx["x"][o[:, None] + np.arange(H)], forecast(o))["MASE"]
     entry["cpu"] = time.process_time() - c0
@@ -371,6 +372,18 @@ def main(argv=None):
     head = f"{'model':30s} {'n':>2s} {'test MASE':>15s} {'test sMAPE %':>15s} {'test RMSE MW':>15s}"
     print(head + f" {'val MASE':>9s} {'CPU s/run':>9s}")
     rows = [(n, [e]) for n, e in base.items()] + [(n, r) for n, r in runs.items()]
+    combos = []  # the page's combination: the mean of the four networks' forecasts, per seed
+    for i in range(args.seeds):
+        combos.append(
+            {
+                part: scores(
+                    ctx, truth(ctx, part), np.mean([runs[n][i]["Y_" + part] for n in SPECS], 0)
+                )
+                for part in ("val", "test")
+            }
+            | {"cpu": sum(runs[n][i]["cpu"] for n in SPECS)}
+        )
+    rows.append(("mean of the 4 networks", combos))
     rows.append(("LSTM MIMO quantile, median", quant))
     for name, entries in rows:
         tm = [e["test"]["MASE"] for e in entries]
