@@ -28,7 +28,7 @@ recurrence 48 times shorter (:func:`chunk_inputs`, shape (K, S, L + C)).
 
 A seasonal series is best handed to them *seasonally differenced*
 (:math:`d_t = x_t - x_{t-m}`, as a seasonal ARIMA model does): they then forecast how this week
-differs from the last, and the weekly seasonal-naive forecast is the zero of their output.
+differs from the last, and a forecast of d = 0 is the weekly seasonal-naive forecast.
 
 **Quantiles.** With Q increasing levels, a head emits Q raw values per horizon and the
 quantiles are their cumulative sums after a softplus on all but the first, so they never cross.
