@@ -38,8 +38,11 @@ def parse_args(argv=None):
     ap.add_argument("--hidden", type=int, default=512, help="LM hidden size (page: 512)")
     ap.add_argument("--cells", default="gru", help="comma-separated LM cells: gru,lstm")
     ap.add_argument("--orders", default="2,3,4,5,6", help="n-gram orders (default 2-6)")
-    ap.add_argument("--clf-epochs", type=int, default=5, help="classifier epochs (page: 5)")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    ap.add_argument("--clf-epochs", type=int, default=6, help="classifier epochs (page: 6)")
+    ap.add_argument("--threads", type=int, default=2, help="torch threads, LM (default 2)")
+    ap.add_argument(
+        "--clf-threads", type=int, default=1, help="torch threads, classifier (default 1)"
+    )
     ap.add_argument("--quick", action="store_true", help="tiny runs: a smoke test")
     args = ap.parse_args(argv)
     if args.quick:
@@ -217,6 +220,7 @@ def run_clf(args):
             time.process_time() - t0,
         )
     )
+    torch.set_num_threads(args.clf_threads)  # as on the page: small matrices, one thread
     vocab = CharVocab(words[tr])
     seqs = {
         k: [vocab.encode(w) for w in words[idx]] for k, idx in (("tr", tr), ("va", va), ("te", te))
@@ -229,7 +233,7 @@ def run_clf(args):
                 len(vocab),
                 len(languages),
                 emb_dim=32,
-                hidden_size=128,
+                hidden_size=96,
                 cell="gru",
                 pooling=pooling,
                 bidirectional=bi,
