@@ -49,6 +49,8 @@ bench: $(STAMP)
 	$(PY) bench/bench_lstm_cpu.py
 	$(PY) bench/bench_lstm_gpu.py
 	$(PY) bench/bench_grading.py
+	$(PY) bench/bench_timeseries.py
+	$(PY) bench/bench_text.py
 
 # Grade a class: make grade A=<assignment id> S=<submissions folder or zip> [J=<workers>]
 grade: $(STAMP)
