@@ -118,6 +118,8 @@ def run_lm(args):
                 time.process_time() - t0,
             )
         )
+    for name, test, val, secs in rows:
+        print(f"  {name}: val {val:.3f} test {test[0]:.3f} bpc, {secs:.1f} CPU s", flush=True)
     for cell in args.cells:
         test, val, secs = [], [], []
         for seed in range(args.seeds):
