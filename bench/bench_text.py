@@ -199,7 +199,9 @@ def run_clf(args):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a ConvergenceWarning would be a bug here
         fits = {
-            c: LogisticRegression(C=c, solver="saga", tol=1e-3, max_iter=1000).fit(X_tr, labels[tr])
+            c: LogisticRegression(C=c, solver="saga", tol=1e-3, max_iter=1000, random_state=0).fit(
+                X_tr, labels[tr]
+            )
             for c in (3.0, 10.0, 30.0)
         }
     c_best = max(fits, key=lambda c: fits[c].score(X_va, labels[va]))
