@@ -39,7 +39,7 @@ def parse_args(argv=None):
     ap.add_argument("--cells", default="gru", help="comma-separated LM cells: gru,lstm")
     ap.add_argument("--orders", default="2,3,4,5,6", help="n-gram orders (default 2-6)")
     ap.add_argument("--clf-epochs", type=int, default=6, help="classifier epochs (page: 6)")
-    ap.add_argument("--threads", type=int, default=2, help="torch threads, LM (default 2)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads, LM (default 1)")
     ap.add_argument(
         "--clf-threads", type=int, default=1, help="torch threads, classifier (default 1)"
     )
