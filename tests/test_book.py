@@ -47,6 +47,8 @@ MIN_FIGURES = {
     "book/ch08_training.html": 6,
     "book/ch09_seq2seq.html": 2,
     "book/ch10_pytorch.html": 1,
+    "book/ch11_timeseries.html": 6,
+    "book/ch12_text.html": 4,
 }
 # Pages executed at build that are not chapters: must show at least one figure too.
 EXECUTED_PAGES += ["book/appendix_gpu_bench.html"]
