@@ -224,7 +224,7 @@ def run_clf(args):
             time.process_time() - t0,
         )
     )
-    torch.set_num_threads(args.clf_threads)  # as on the page: small matrices, one thread
+    torch.set_num_threads(args.clf_threads)  # small matrices: one thread is enough
     vocab = CharVocab(words[tr])
     seqs = {
         k: [vocab.encode(w) for w in words[idx]] for k, idx in (("tr", tr), ("va", va), ("te", te))
