@@ -5,6 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 
+def check_int(name: str, value, low: int) -> int:
+    """``value`` as an int, or raise if it is not an integer (``bool`` is not) ``>= low``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, got {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return int(value)
+
+
 def as_float_array(name: str, a, ndim: int) -> np.ndarray:
     """Return ``a`` as a floating-point array with ``ndim`` dimensions, or raise a clear error."""
     arr = np.asarray(a)

@@ -19,18 +19,9 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ._checks import as_float_array
+from ._checks import as_float_array, check_int
 
 __all__ = ["sliding_windows", "one_hot", "fit_ar", "predict_ar", "mse", "mae"]
-
-
-def _check_int(name: str, value, low: int) -> int:
-    """Return ``value`` as an int, or raise if it is not an integer ``>= low``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
 
 
 def _as_series(series) -> np.ndarray:
@@ -64,8 +55,8 @@ def sliding_windows(series, p, horizon=1):
     ``series``), with the dtype of ``series``. Needs ``T >= p + horizon``.
     """
     arr = _as_series(series)
-    p = _check_int("p", p, 1)
-    horizon = _check_int("horizon", horizon, 1)
+    p = check_int("p", p, 1)
+    horizon = check_int("horizon", horizon, 1)
     T = arr.shape[0]
     if T < p + horizon:
         raise ValueError(
@@ -92,7 +83,7 @@ def one_hot(indices, V):
     Returns:
         float64 array of shape ``S + (V,)``; every row sums to 1 and its argmax is the index.
     """
-    V = _check_int("V", V, 1)
+    V = check_int("V", V, 1)
     idx = np.asarray(indices)
     if idx.size == 0 and not np.issubdtype(idx.dtype, np.integer):
         idx = idx.astype(np.int64)  # np.asarray([]) is float64; an empty input is fine
@@ -129,7 +120,7 @@ def fit_ar(series, p):
     series), because the coefficients are then not determined by the data.
     """
     x = as_float_array("series", series, 1)
-    p = _check_int("p", p, 1)
+    p = check_int("p", p, 1)
     T = x.shape[0]
     if T < 2 * p + 1:
         raise ValueError(

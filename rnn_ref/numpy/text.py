@@ -117,7 +117,7 @@ from collections import Counter
 
 import numpy as np
 
-from ._checks import as_float_array
+from ._checks import as_float_array, check_int
 
 __all__ = [
     "embedding_forward",
@@ -153,14 +153,6 @@ def _int_array(name: str, a) -> np.ndarray:
     if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"{name} must hold integers, got dtype {arr.dtype}")
     return arr
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
 
 
 def _as_mask(mask, shape) -> np.ndarray:
@@ -201,7 +193,7 @@ def embedding_forward(ids, W_e, padding_idx=None):
         bad = ids[(ids < 0) | (ids >= V)].flat[0]
         raise ValueError(f"ids must lie in [0, V) = [0, {V}), got {bad}")
     if padding_idx is not None:
-        padding_idx = _check_int("padding_idx", padding_idx, -V)
+        padding_idx = check_int("padding_idx", padding_idx, -V)
         if padding_idx >= V:
             raise ValueError(f"padding_idx must lie in [-V, V) = [-{V}, {V}), got {padding_idx}")
         padding_idx %= V  # -1 is the last row, as in torch
@@ -352,7 +344,7 @@ def _top_k_mask(z: np.ndarray, top_k) -> np.ndarray:
     N, V = z.shape
     if top_k is None:
         return np.ones((N, V), dtype=bool)
-    k = min(_check_int("top_k", top_k, 1), V)
+    k = min(check_int("top_k", top_k, 1), V)
     # A stable sort of -z lists equal logits in index order: the lower index is kept first.
     order = np.argsort(-z, axis=1, kind="stable")[:, :k]
     keep = np.zeros((N, V), dtype=bool)
@@ -482,7 +474,7 @@ def ngram_counts(text_or_ids, n):
         a ``collections.Counter``: keys are substrings of length ``n`` for a ``str``, tuples of
         length ``n`` otherwise; ``len(seq) - n + 1`` n-grams in all (none if the text is shorter).
     """
-    n = _check_int("n", n, 1)
+    n = check_int("n", n, 1)
     if isinstance(text_or_ids, str):
         s = text_or_ids
         return Counter(s[i : i + n] for i in range(len(s) - n + 1))
@@ -509,7 +501,7 @@ class _CharModel:
     """What both n-gram models share: the vocabulary, padding, scoring and generation."""
 
     def __init__(self, n):
-        self.n = _check_int("n", n, 1)
+        self.n = check_int("n", n, 1)
         self.vocab = None
 
     # -- vocabulary and contexts --
@@ -599,7 +591,7 @@ class _CharModel:
         """``length`` symbols drawn one at a time from P(. | context so far) with
         :func:`sample_with_temperature` (at ``temperature``; 0 is greedy). Returns a ``str``
         if the model was fitted on a string, else a list of symbols (the context excluded)."""
-        length = _check_int("length", length, 0)
+        length = check_int("length", length, 0)
         ctx = list(self._context(context))
         out = []
         with np.errstate(divide="ignore"):  # log 0 = -inf: a token that cannot be drawn

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import as_float_array
+from ._checks import as_float_array, check_int
 
 __all__ = [
     "fit_scaler",
@@ -49,15 +49,6 @@ __all__ = [
 
 
 # --- validation helpers -----------------------------------------------------------------------
-
-
-def _int(name: str, value, low: int) -> int:
-    """``value`` as an int, or raise if it is not an integer ``>= low``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return int(value)
 
 
 def _series(name: str, x, ndims=(1, 2), allow_empty: bool = False) -> np.ndarray:
@@ -191,9 +182,9 @@ def chronological_split(T, n_val, n_test):
 
     Raises ``ValueError`` if the training period would be empty.
     """
-    T = _int("T", T, 1)
-    n_val = _int("n_val", n_val, 0)
-    n_test = _int("n_test", n_test, 0)
+    T = check_int("T", T, 1)
+    n_val = check_int("n_val", n_val, 0)
+    n_test = check_int("n_test", n_test, 0)
     n_train = T - n_val - n_test
     if n_train < 1:
         raise ValueError(
@@ -231,10 +222,10 @@ def split_windows(x, p, H, start, stop):
     Raises ``ValueError`` if no window fits.
     """
     x = _series("x", x)
-    p = _int("p", p, 1)
-    H = _int("H", H, 1)
-    start = _int("start", start, 0)
-    stop = _int("stop", stop, 0)
+    p = check_int("p", p, 1)
+    H = check_int("H", H, 1)
+    start = check_int("start", start, 0)
+    stop = check_int("stop", stop, 0)
     T = x.shape[0]
     if stop > T:
         raise ValueError(f"stop={stop} is past the end of the series (T={T})")
@@ -275,7 +266,7 @@ def persistence_forecast(history, H):
         (H,) or (H, D) float64.
     """
     y = _history(history, 1, "need at least 1")
-    H = _int("H", H, 1)
+    H = check_int("H", H, 1)
     return np.repeat(y[-1:], H, axis=0)
 
 
@@ -298,8 +289,8 @@ def seasonal_naive_forecast(history, m, H):
 
     Raises ``ValueError`` if the history is shorter than one season.
     """
-    m = _int("m", m, 1)
-    H = _int("H", H, 1)
+    m = check_int("m", m, 1)
+    H = check_int("H", H, 1)
     y = _history(history, m, f"the seasonal naive forecast needs at least one season, m={m}")
     T = y.shape[0]
     h = np.arange(1, H + 1)
@@ -319,7 +310,7 @@ def drift_forecast(history, H):
         (H,) or (H, D) float64.
     """
     y = _history(history, 2, "the drift forecast needs at least 2 (a slope)")
-    H = _int("H", H, 1)
+    H = check_int("H", H, 1)
     slope = (y[-1] - y[0]) / (y.shape[0] - 1)
     h = np.arange(1, H + 1, dtype=np.float64).reshape((H,) + (1,) * (y.ndim - 1))
     return y[-1] + h * slope
@@ -353,7 +344,7 @@ def mase(y_true, y_pred, y_train, m):
     """
     a, b = _same_shape("y_true", y_true, "y_pred", y_pred)
     y = _series("y_train", y_train, ndims=(1,))
-    m = _int("m", m, 1)
+    m = check_int("m", m, 1)
     if y.shape[0] <= m:
         raise ValueError(f"y_train has {y.shape[0]} values; the MASE scale with m={m} needs > m")
     scale = float(np.mean(np.abs(y[m:] - y[:-m])))
@@ -416,8 +407,8 @@ def recursive_forecast(step, history, H, p):
     if not callable(step):
         raise TypeError(f"step must be a callable window -> value, got {type(step).__name__}")
     y = _series("history", history, ndims=(1,))
-    H = _int("H", H, 1)
-    p = _int("p", p, 1)
+    H = check_int("H", H, 1)
+    p = check_int("p", p, 1)
     if y.shape[0] < p:
         raise ValueError(f"history has {y.shape[0]} values; a window of p={p} needs at least p")
     window = y[-p:].copy()
@@ -544,7 +535,7 @@ def rolling_origin(x, forecast_fn, origins, H):
     if not callable(forecast_fn):
         raise TypeError(f"forecast_fn must be callable, got {type(forecast_fn).__name__}")
     y = _series("x", x, ndims=(1,))
-    H = _int("H", H, 1)
+    H = check_int("H", H, 1)
     o = np.asarray(origins)
     if o.ndim != 1 or o.size == 0:
         raise ValueError(f"origins must be a non-empty 1-D list of integers, got shape {o.shape}")
