@@ -234,6 +234,12 @@ def stderr_outputs(cells) -> list:
     ]
 
 
+def stdout_text(cell) -> str:
+    """Everything ``cell`` printed to stdout. The kernel may split one cell's printing into
+    several stream outputs (it flushes on a timer), so never read only ``outputs[0]``."""
+    return "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
+
+
 def printed(nb) -> str:
     """Everything the code cells of ``nb`` printed or displayed as text."""
     return "".join(o.get("text", "") for c in code_cells(nb) for o in c.outputs)

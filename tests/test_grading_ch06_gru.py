@@ -10,7 +10,7 @@ The shared tests come from grading_course.RoundTrip; this file holds what is ch0
 from __future__ import annotations
 
 import pytest
-from grading_course import Bug, Delegation, RoundTrip, code_cells, stderr_outputs
+from grading_course import Bug, Delegation, RoundTrip, code_cells, stderr_outputs, stdout_text
 
 pytestmark = pytest.mark.slow
 
@@ -221,7 +221,7 @@ def test_solution_runs_top_to_bottom_in_under_a_minute(tmp_path):
     assert not stderr_outputs(code_cells(nb, graded_only=True))
     # The numerical check of the "Try it" cell agrees with the solution's backward.
     (try_it,) = [c for c in code_cells(nb) if "numerical_gradient" in c.source]
-    rels = [float(line.split()[-1]) for line in try_it.outputs[0].text.splitlines()]
+    rels = [float(line.split()[-1]) for line in stdout_text(try_it).splitlines()]
     assert len(rels) == 6 and max(rels) < 1e-7
 
 

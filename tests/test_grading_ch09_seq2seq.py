@@ -10,7 +10,7 @@ The shared tests come from grading_course.RoundTrip; this file holds what is ch0
 from __future__ import annotations
 
 import pytest
-from grading_course import Bug, Delegation, RoundTrip, code_cells, stderr_outputs
+from grading_course import Bug, Delegation, RoundTrip, code_cells, stderr_outputs, stdout_text
 
 pytestmark = pytest.mark.slow
 
@@ -166,7 +166,7 @@ def test_solution_runs_top_to_bottom_in_under_a_minute(tmp_path):
     # The "Try it" cell: the widest beam (every hypothesis kept) finds the exact optimum, which
     # no narrower beam beats.
     (try_it,) = [c for c in code_cells(nb) if "random_markov(5)" in c.source]
-    lines = try_it.outputs[0].text.splitlines()
+    lines = stdout_text(try_it).splitlines()
     for lp in ("0.0", "1.0"):
         best = [
             float(line.split()[-1]) for line in lines if line.startswith(f"length_penalty={lp}")
