@@ -80,6 +80,7 @@ __all__ = [
 # own __all__.
 from . import ctc as _ctc  # noqa: E402
 from . import seq2seq as _seq2seq  # noqa: E402
+from . import speech as _speech  # noqa: E402
 from . import text as _text  # noqa: E402
 from . import timeseries as _timeseries  # noqa: E402
 from . import training as _training  # noqa: E402
