@@ -37,6 +37,12 @@ text, Twitter and Reddit; the code is Apache-2.0), or from a user's ``word<TAB>l
 Nothing from either is copied into this repository: both are read from the installed packages.
 
 **Generated.** :func:`toy_dates` (ch09_seq2seq) generates a date-translation task locally.
+
+**Speech.** :func:`load_spoken_digits` returns a :class:`SpokenDigits` (ch13_speech): the Free
+Spoken Digit Dataset (Z. Jackson et al., CC BY-SA 4.0; 3,000 real recordings, shipped as a
+lossless compact copy in ``rnn_ref/data/fsdd/``), a synthetic set spoken by espeak-ng and flite
+voices (``rnn_ref/data/synth_digits/``, CC0), or a user's folder of WAV files named
+``{digit}_{speaker}_{index}.wav``.
 """
 
 from __future__ import annotations

@@ -245,3 +245,72 @@ def test_pack_round_trip_is_lossless(tmp_path):
     assert index.tolist() == [0, 1, 2] and not flat.flags.writeable
     with pytest.raises(ValueError, match="non-empty 1-D int16"):
         ds._pack_spoken_digits(out, [np.zeros(3)], [1], ["a"], [0], 8000)
+
+
+# --- the synthetic set (espeak-ng and flite voices) -------------------------------------------
+
+SYNTH_SHA256 = "3e1d7a04fdd0dfe12399e8b96d930242ab69b368edf5ed38e284502cecba147f"
+
+
+@pytest.fixture(scope="module")
+def synth():
+    return load_spoken_digits("synthetic")
+
+
+def test_synthetic_counts_voices_and_takes(synth):
+    assert len(synth) == 1240 and synth.sample_rate == 8000 and len(synth.speakers) == 124
+    engines = [v.split(":")[0] for v in synth.speakers]
+    assert engines.count("espeak") == 104 and engines.count("flite") == 20
+    assert "espeak:en-gb-scotland+f2:s190:p65" in synth.speakers
+    assert "flite:slt:d1.15:f192" in synth.speakers
+    accents = {v.split(":")[1].split("+")[0] for v in synth.speakers if v.startswith("espeak")}
+    assert len(accents) == 8 and {"en-us", "en-gb-scotland", "en-029"} <= accents
+    # Every voice says every digit exactly once (one take, index 0).
+    for v in synth.speakers:
+        assert sorted(synth.digit[synth.speaker == v].tolist()) == list(range(10))
+    assert (synth.index == 0).all()
+    assert "espeak-ng" in synth.source and "CC0" in synth.source
+
+
+def test_synthetic_samples_are_the_stored_ones_and_sane(synth, fsdd):
+    flat = np.concatenate([_int16(x) for x in synth.signals]).astype("<i2")
+    assert hashlib.sha256(flat.tobytes()).hexdigest() == SYNTH_SHA256
+    rms = np.array([np.sqrt(np.mean(x**2)) for x in synth.signals])
+    peak = np.array([np.abs(x).max() for x in synth.signals])
+    assert rms.min() > 1e-3 and peak.max() <= 0.7  # no silent take, nothing near clipping
+    # Trimmed like FSDD: durations comparable (median within 10 %, 5 % and 95 % quantiles close).
+    d_s, d_f = synth.lengths / 8000, fsdd.lengths / 8000
+    assert abs(np.median(d_s) / np.median(d_f) - 1) < 0.1
+    assert 0.15 < np.quantile(d_s, 0.05) and np.quantile(d_s, 0.95) < 0.8
+    # The per-voice level (one gain per voice) spans the range of FSDD's speakers.
+    by_voice = [peak[synth.speaker == v].max() for v in synth.speakers]
+    assert min(by_voice) < 0.1 and max(by_voice) > 0.5
+
+
+def test_synthetic_metadata_and_licence(synth):
+    folder = Path(ds.__file__).parent / "data" / "synth_digits"
+    info = json.loads((folder / "voices.json").read_text())
+    assert info["sha256"] == SYNTH_SHA256 and info["sample_rate"] == 8000
+    assert sorted(v["name"] for v in info["voices"]) == synth.speakers
+    assert "1.51" in info["versions"]["espeak-ng"] and "2.2" in info["versions"]["flite"]
+    readme = (folder / "README.md").read_text()
+    assert "python -m rnn_ref.data.synth_digits.generate" in readme and SYNTH_SHA256 in readme
+    assert "CC0 1.0 Universal" in (folder / "LICENSE").read_text()
+    assert (folder / "generate.py").is_file()
+
+
+def test_synthetic_generator_reports_a_missing_synthesiser(monkeypatch):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "generate", Path(ds.__file__).parent / "data" / "synth_digits" / "generate.py"
+    )
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    monkeypatch.setattr(gen.shutil, "which", lambda tool: None)
+    with pytest.raises(SystemExit, match="espeak-ng is not installed.*apt-get install espeak-ng"):
+        gen.main()
+    # The fixed list of voices is what was stored (same seed -> same names).
+    names = sorted(v["name"] for v in gen.voice_list(np.random.default_rng(gen.SEED)))
+    info = json.loads((Path(gen.__file__).parent / "voices.json").read_text())
+    assert names == sorted(v["name"] for v in info["voices"])
