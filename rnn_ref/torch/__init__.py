@@ -25,8 +25,9 @@ from . import text as _text  # noqa: E402
 from . import timeseries as _timeseries  # noqa: E402
 from . import training as _training  # noqa: E402
 from . import variants as _variants  # noqa: E402
+from . import vision as _vision  # noqa: E402
 
-for _m in (_variants, _training, _seq2seq, _pytorch, _timeseries, _text):
+for _m in (_variants, _training, _seq2seq, _pytorch, _timeseries, _text, _vision):
     globals().update({_n: getattr(_m, _n) for _n in _m.__all__})
     __all__ += list(_m.__all__)
 del _m
