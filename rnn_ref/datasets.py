@@ -958,12 +958,12 @@ def _pack_spoken_digits(path, audio, digit, speaker, index, sample_rate: int, me
     return sha
 
 
-@_functools.lru_cache(maxsize=4)
 def _unpack_spoken_digits(path: str):
     """Decode an archive of :func:`_pack_spoken_digits` (cached: pages load it repeatedly).
 
     Returns ``(flat int16 (sum L_i,), offsets (N + 1,), digit, speaker, index, sample_rate)``,
-    all read-only.
+    all read-only. The cache is keyed by the file's path, size and modification time, so a
+    rebuilt archive is decoded afresh.
     """
     p = Path(path)
     if not p.is_file():
@@ -971,6 +971,13 @@ def _unpack_spoken_digits(path: str):
             f"the spoken-digit archive {str(p)!r} is missing: reinstall rnn_ref, or rebuild it "
             "(see the README.md next to where it should be)"
         )
+    st = p.stat()
+    return _unpack_cached(str(p), st.st_size, st.st_mtime_ns)
+
+
+@_functools.lru_cache(maxsize=4)
+def _unpack_cached(path: str, size: int, mtime_ns: int):
+    p = Path(path)
     try:
         raw = _lzma.decompress(p.read_bytes())
         z = np.load(io.BytesIO(raw), allow_pickle=False)
