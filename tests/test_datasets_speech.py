@@ -337,3 +337,15 @@ def test_pack_round_trip_property(tmp_path, recordings, rate):
     for i, a in enumerate(audio):
         np.testing.assert_array_equal(flat[offsets[i] : offsets[i + 1]], a)
     assert index.tolist() == list(range(n)) and speaker.tolist() == ["s"] * n
+
+
+def test_fsdd_nicolas_is_8_bit_with_an_offset(fsdd):
+    # A property of upstream's files that the README warns about (a speaker cue besides voice).
+    for sp in fsdd.speakers:
+        w = np.concatenate([_int16(x) for x in fsdd.subset(fsdd.speaker == sp).signals])
+        w = w.astype(np.int64)
+        if sp == "nicolas":
+            assert (w % 256 == 0).all() and np.unique(w).size == 132
+            assert -256 < w.mean() < -200
+        else:
+            assert (w % 256 == 0).mean() < 0.02 and abs(w.mean()) < 5
