@@ -171,12 +171,6 @@ def assert_scores(got: dict, auto: dict[str, int], zero: list[str], full=None) -
     assert {g: got[g] for g in full} == {g: auto[g] for g in full}, got
 
 
-def error_outputs(course: Path, assignment: str, student: str, grade_id: str) -> list:
-    """The error outputs of test cell ``grade_id`` in ``student``'s autograded notebook."""
-    nb = read(course / "autograded" / student / assignment / f"{assignment}.ipynb")
-    return [o for o in cell(nb, grade_id).outputs if o.output_type == "error"]
-
-
 def class_grade(
     assignment: str, folder: Path, out: Path, *, cwd: Path = ROOT, timeout: int = 900
 ) -> dict[str, dict[str, str]]:
@@ -253,9 +247,19 @@ class Graded:
     course: Path
     scores: dict[str, dict[str, float | None]]
     result: subprocess.CompletedProcess
+    where: dict[str, Path] = field(default_factory=dict)  # student -> course, if not ``course``
+
+    def autograded(self, student: str) -> Path:
+        """The autograded notebook of ``student``."""
+        a = self.assignment
+        return self.where.get(student, self.course) / "autograded" / student / a / f"{a}.ipynb"
 
     def errors(self, student: str, grade_id: str) -> list:
-        return error_outputs(self.course, self.assignment, student, grade_id)
+        return [
+            o
+            for o in cell(read(self.autograded(student)), grade_id).outputs
+            if o.output_type == "error"
+        ]
 
     def error(self, student: str, grade_id: str):
         """The first error output of the cell, which must show one."""
@@ -273,7 +277,8 @@ class RoundTrip:
     submissions built from the solution, each with the cells it must zero; ``others``: further
     submissions {student: build(solution, released)}, checked by the chapter's own tests;
     ``release_listed``: also test that the committed release is the one nbgrader generates, with
-    exactly these graded cells and none of the ``release_excludes`` texts."""
+    exactly these graded cells and none of the ``release_excludes`` texts; ``together``: the
+    submissions that must share the solution's gradebook (see ``grade``)."""
 
     assignment: str
     auto: dict[str, int]
@@ -284,6 +289,7 @@ class RoundTrip:
     others: dict[str, Callable] = field(default_factory=dict)
     release_listed: bool = False
     release_excludes: tuple[str, ...] = ()
+    together: tuple[str, ...] = ()
 
     @property
     def full(self) -> int:
@@ -307,24 +313,62 @@ class RoundTrip:
     def students(self) -> set[str]:
         return {"solution", "released", *self.bugs, *self.delegations, *self.others}
 
+    def submissions(self, released) -> dict:
+        """{student: notebook}: the solution, ``released``, every bug, delegation and other."""
+        solution = self.solution()
+        subs = {"solution": solution, "released": released}
+        subs.update({name: with_bug(solution, bug) for name, bug in self.bugs.items()})
+        subs.update(
+            {name: with_source(solution, d.cell, d.source) for name, d in self.delegations.items()}
+        )
+        subs.update({name: build(solution, released) for name, build in self.others.items()})
+        return subs
+
     def grade(self, tmp: Path) -> Graded:
         """Build a course in ``tmp``, submit the solution, the release, every bug, delegation
-        and other submission, and autograde them all (which must succeed)."""
+        and other submission, and autograde them all (which must succeed).
+
+        The submissions are split between two identical courses autograded at the same time
+        (nbgrader grades one notebook after another, one kernel at a time, so two processes use
+        both cores and halve the wall time). ``Graded.course`` is the first, whose gradebook
+        holds the solution, the release and ``together``; ``Graded.autograded(student)`` finds
+        any student's autograded notebook."""
         a = self.assignment
-        course = make_course(tmp, a)
-        solution = self.solution()
-        released = read(course / "exercises" / a / f"{a}.ipynb")
-        submit(course, a, "solution", solution)
-        submit(course, a, "released", released)
-        for name, bug in self.bugs.items():
-            submit(course, a, name, with_bug(solution, bug))
-        for name, d in self.delegations.items():
-            submit(course, a, name, with_source(solution, d.cell, d.source))
-        for name, build in self.others.items():
-            submit(course, a, name, build(solution, released))
-        result = autograde(course, a)
-        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-        return Graded(a, course, scores(course, a), result)
+        first = make_course(tmp / "part0", a)
+        second = tmp / "part1" / "course"
+        shutil.copytree(first, second)
+        subs = self.submissions(read(first / "exercises" / a / f"{a}.ipynb"))
+        pinned = ["solution", "released", *self.together]
+        rest = [s for s in subs if s not in pinned]
+        # Balance the two halves: the pinned ones count against the first.
+        split = max(0, (len(subs) + 1) // 2 - len(pinned))
+        parts = {first: [*pinned, *rest[:split]], second: rest[split:]}
+        for course, students in parts.items():
+            for student in students:
+                submit(course, a, student, subs[student])
+        procs = {
+            course: subprocess.Popen(
+                [str(BIN / "nbgrader"), "autograde", a, "--force"],
+                cwd=course,
+                env=env(),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for course, students in parts.items()
+            if students
+        }
+        outputs = {course: proc.communicate(timeout=1800)[0] for course, proc in procs.items()}
+        for course, proc in procs.items():
+            assert proc.returncode == 0, outputs[course][-3000:]
+        got = {}
+        for course in procs:
+            got.update(scores(course, a))
+        result = subprocess.CompletedProcess(
+            args="nbgrader autograde", returncode=0, stdout="\n".join(outputs.values()), stderr=""
+        )
+        where = {student: course for course, students in parts.items() for student in students}
+        return Graded(a, first, got, result, where)
 
     def grade_class(
         self, tmp: Path, replayed=(), extra: dict | None = None, timeout: int = 900
@@ -390,7 +434,7 @@ class RoundTrip:
             s = graded.scores["released"]
             assert rt.total(s) == 0
             assert {g: s[g] for g in rt.auto} == {g: 0 for g in rt.auto}
-            assert (graded.course / "autograded" / "released" / a / f"{a}.ipynb").exists()
+            assert graded.autograded("released").exists()
 
         @pytest.mark.parametrize("bug", sorted(rt.bugs))
         def test_planted_bug_zeroes_exactly_its_cells(graded, bug):
