@@ -82,6 +82,8 @@ Interfaces (every float returned is float64; no input is modified in place; bad 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._checks import as_float_array, check_int
@@ -175,6 +177,15 @@ def _extend(tg: np.ndarray, S_n: np.ndarray, blank: int):
     skip[:, 3::2] = tg[:, 1:] != tg[:, :-1]
     skip &= valid
     return l_ext, valid, skip
+
+
+def _logaddexp(a: float, b: float) -> float:
+    """log(e^a + e^b) for two Python floats (-inf allowed), without NumPy's per-call overhead."""
+    if a < b:
+        a, b = b, a
+    if b == _NEG_INF:
+        return a
+    return a + math.log1p(math.exp(b - a))
 
 
 def _shift(a: np.ndarray, k: int) -> np.ndarray:
@@ -402,36 +413,34 @@ def ctc_prefix_beam_search(log_probs, beam_width=8, blank=0):
     T, C = lp.shape
     if T == 0 or C == 0:
         raise ValueError(f"log_probs must have T, C >= 1, got shape {lp.shape}")
-    if np.isnan(lp).any():
-        raise ValueError("log_probs contain NaN")
+    if np.isnan(lp).any() or (lp == np.inf).any():
+        raise ValueError("log_probs contain NaN or +inf")
     beam_width = check_int("beam_width", beam_width, 1)
     blank = check_int("blank", blank, 0)
     if blank >= C:
         raise ValueError(f"blank must be in [0, C) = [0, {C}), got {blank}")
-    lae = np.logaddexp
+    lae = _logaddexp
     beams: dict[tuple, tuple[float, float]] = {(): (0.0, _NEG_INF)}
     for t in range(T):
         row = lp[t].tolist()
         nxt: dict[tuple, list[float]] = {}
-
-        def add(prefix, b=_NEG_INF, nb=_NEG_INF, nxt=nxt):
-            cur = nxt.setdefault(prefix, [_NEG_INF, _NEG_INF])
-            cur[0] = float(lae(cur[0], b))
-            cur[1] = float(lae(cur[1], nb))
-
         for prefix, (pb, pnb) in beams.items():
-            total = float(lae(pb, pnb))
-            add(prefix, b=total + row[blank])
+            total = lae(pb, pnb)
+            cur = nxt.setdefault(prefix, [_NEG_INF, _NEG_INF])
+            cur[0] = lae(cur[0], total + row[blank])  # a blank keeps the prefix
             last = prefix[-1] if prefix else None
             for c in range(C):
                 if c == blank:
                     continue
                 if c == last:
-                    add(prefix, nb=pnb + row[c])  # a repeat collapses into the prefix
-                    add(prefix + (c,), nb=pb + row[c])  # a new label needs a blank before it
+                    cur = nxt.setdefault(prefix, [_NEG_INF, _NEG_INF])
+                    cur[1] = lae(cur[1], pnb + row[c])  # a repeat collapses into the prefix
+                    new = pb + row[c]  # a new label equal to the last needs a blank before it
                 else:
-                    add(prefix + (c,), nb=total + row[c])
-        ranked = sorted(nxt.items(), key=lambda kv: (-float(lae(*kv[1])), len(kv[0]), kv[0]))
+                    new = total + row[c]
+                ext = nxt.setdefault(prefix + (c,), [_NEG_INF, _NEG_INF])
+                ext[1] = lae(ext[1], new)
+        ranked = sorted(nxt.items(), key=lambda kv: (-lae(*kv[1]), len(kv[0]), kv[0]))
         beams = {p: (v[0], v[1]) for p, v in ranked[:beam_width]}
     best, (pb, pnb) = next(iter(beams.items()))
     return [int(k) for k in best], float(lae(pb, pnb))
