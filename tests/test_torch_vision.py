@@ -237,6 +237,10 @@ def test_crnn_errors():
         model(torch.zeros(2, 8, 10), torch.tensor([1, 1, 1]))
     with pytest.raises(ValueError, match=r"widths must be in \[1, W = 10\]"):
         model(torch.zeros(2, 8, 10), torch.tensor([1, 11]))
+    with pytest.raises(ValueError, match="widths must be >= width_pool = 2"):
+        CRNN(channels=(2, 2), hidden_size=3, width_pool=2)(
+            torch.zeros(2, 8, 10), torch.tensor([1, 5])
+        )
     with pytest.raises(ValueError, match="widths must be integers"):
         model(torch.zeros(2, 8, 10), torch.tensor([1.0, 2.0]))
     logits = torch.zeros(2, 5, 11)

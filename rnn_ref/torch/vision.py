@@ -10,16 +10,17 @@ trains it with Adam on cross-entropy and keeps the weights of the best validatio
 padded on the right, with real widths ``widths`` (N,), to per-column scores:
 
 1. two 3x3 convolutions (padding 1), each followed by ReLU, a **mask that zeroes the padding
-   columns**, and a 2x1 max-pool over the height only: (N, c2, 2, W);
+   columns**, and a 2x1 max-pool over the height (the second one 2x2 with ``width_pool=2``,
+   halving the width too): (N, c2, 2, W // width_pool);
 2. the height collapsed into the features: the sequence :math:`z_t` (N, W, 2 c2), one step per
    column, read left to right;
 3. a bidirectional LSTM over the *packed* columns (each strip stops at its own width);
 4. a linear layer to C = 11 classes: blank = 0 and digit d -> class d + 1; logits (N, T, C).
 
-There is no pooling over the width, so the output length is the width:
-``T_n = output_lengths(widths)_n = widths_n`` (the strips are 8 columns per digit, enough frames
-for CTC's blanks between repeated digits). Because of the masks and the packing, the logits of
-a strip's real columns do not depend on how much padding follows it (tested).
+The output length follows the width: ``T_n = output_lengths(widths)_n = widths_n //
+width_pool`` (``width_pool`` 1 or 2; with 8 columns per digit, even 2 leaves at least 4 frames per
+digit, enough for CTC's blanks between repeated digits). Because of the masks and the packing,
+the logits of a strip's real frames do not depend on how much padding follows it (tested).
 :func:`train_crnn` minimises ``torch.nn.CTCLoss`` (the negative log-likelihood of the target
 summed over all its alignments, Graves et al. 2006) with the true ``input_lengths`` and
 ``target_lengths``, and keeps the weights of the epoch with the best validation exact-match
@@ -249,10 +250,13 @@ class CRNN(nn.Module):
         channels: (c1, c2), the two convolutions' output channels.
         hidden_size: H of each LSTM direction.
         num_classes: C = 11 (blank + 10 digits).
+        width_pool: 1 (one frame per column) or 2 (one frame per pair of columns).
 
     ``forward(strips, widths) -> (logits, output_lengths)``: strips (N, H_img, W) (or
-    (N, 1, H_img, W)) zero-padded on the right, widths (N,) in [1, W]; logits (N, W, C) (rows
-    past a strip's length are zero: the LSTM's padding), output_lengths (N,) int64 = widths.
+    (N, 1, H_img, W)) zero-padded on the right, widths (N,) in [width_pool, W]; logits
+    (N, W // width_pool, C) (past a strip's length the LSTM's outputs are zero, so the logits
+    there are the read-out's bias: never use them), output_lengths (N,) int64 =
+    widths // width_pool.
     """
 
     def __init__(
@@ -290,6 +294,10 @@ class CRNN(nn.Module):
         if x.shape[1] != self.height:
             raise ValueError(
                 f"strips must be {self.height} pixels high, got shape {tuple(x.shape)}"
+            )
+        if len(w) and int(w.min()) < self.width_pool:
+            raise ValueError(
+                f"widths must be >= width_pool = {self.width_pool}, got {int(w.min())}"
             )
         # Zero the padding columns after every convolution: a 3x3 kernel at the last real
         # column would otherwise see the padding's ReLU(bias) instead of the zeros it sees when
