@@ -94,8 +94,12 @@ class SpeechClassifier(nn.Module):
         frame_stack: int = 1,
     ):
         super().__init__()
-        for name, v in (("input_size", input_size), ("hidden_size", hidden_size),
-                        ("num_layers", num_layers), ("frame_stack", frame_stack)):
+        for name, v in (
+            ("input_size", input_size),
+            ("hidden_size", hidden_size),
+            ("num_layers", num_layers),
+            ("frame_stack", frame_stack),
+        ):
             if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         if not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
@@ -211,8 +215,9 @@ def pad_utterances(feats, dtype=torch.float32, device=None) -> tuple[Tensor, Ten
     utterance's T_n frames, lengths (N,) int64 on the CPU (:func:`rnn_ref.torch.pad_batch`).
     """
     _check_utterances(feats)
-    seqs = [torch.as_tensor(np.asarray(f) if not isinstance(f, Tensor) else f).to(dtype)
-            for f in feats]
+    seqs = [
+        torch.as_tensor(np.asarray(f) if not isinstance(f, Tensor) else f).to(dtype) for f in feats
+    ]
     x, lengths = pad_batch(seqs)
     return (x if device is None else x.to(device)), lengths
 
