@@ -197,6 +197,7 @@ def run_official(args, d: Data):
 
 def run_loso(args, d: Data):
     import numpy as np
+    import scipy.stats
 
     from rnn_ref.numpy import dtw_distance_matrix
 
@@ -264,15 +265,15 @@ def run_loso(args, d: Data):
         a, b = res[f"BiGRU {pooling} + synthetic"], res[f"BiGRU {pooling}"]
         diff = (a - b).mean(axis=0)  # per speaker, averaged over seeds
         se = float(np.std(diff, ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan")
-        verdict = (
-            "no measurable difference"
-            if not abs(diff.mean()) >= 2 * se
-            else ("helps" if diff.mean() > 0 else "hurts")
-        )
+        # a 95% interval of the mean paired difference over the held-out speakers (t, n - 1)
+        half = float(scipy.stats.t.ppf(0.975, len(diff) - 1)) * se if len(diff) > 1 else np.inf
+        lo, hi = diff.mean() - half, diff.mean() + half
+        verdict = "helps" if lo > 0 else "hurts" if hi < 0 else "no measurable difference"
         print(
             f"synthetic voices ({pooling}): with - without, per speaker {np.round(diff, 3)}; "
-            f"mean {diff.mean():+.3f}, standard error over speakers {se:.3f}; better for "
-            f"{int(np.sum(diff > 0))} of {len(diff)} speakers -> {verdict}"
+            f"mean {diff.mean():+.3f}, standard error over speakers {se:.3f}, 95% interval "
+            f"{lo:+.3f} to {hi:+.3f}; better for {int(np.sum(diff > 0))} of {len(diff)} "
+            f"speakers -> {verdict}"
         )
     return res
 
