@@ -51,6 +51,8 @@ bench: $(STAMP)
 	$(PY) bench/bench_grading.py
 	$(PY) bench/bench_timeseries.py
 	$(PY) bench/bench_text.py
+	$(PY) bench/bench_speech.py
+	$(PY) bench/bench_vision.py
 
 # Grade a class: make grade A=<assignment id> S=<submissions folder or zip> [J=<workers>]
 grade: $(STAMP)

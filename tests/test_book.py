@@ -49,6 +49,8 @@ MIN_FIGURES = {
     "book/ch10_pytorch.html": 1,
     "book/ch11_timeseries.html": 6,
     "book/ch12_text.html": 4,
+    "book/ch13_speech.html": 6,
+    "book/ch15_vision.html": 7,
 }
 # Pages executed at build that are not chapters: must show at least one figure too.
 EXECUTED_PAGES += ["book/appendix_gpu_bench.html"]
