@@ -295,3 +295,50 @@ def test_assert_array_wants_an_array():
 
 def _params(D, H):
     return {"W_xh": np.zeros((H, D)), "W_hh": np.zeros((H, H)), "b_h": np.zeros(H)}
+
+
+def test_the_case_is_named_in_a_failed_check_but_not_in_a_delegation():
+    from rnn_ref.grading._cases import array_in_case, call_in_case, pair
+
+    with pytest.raises(
+        GradingError, match=r"^h has shape \(3, 2\), expected \(2, 3\) \(case: N=2, T=1\)$"
+    ):
+        array_in_case("h", np.zeros((3, 2)), (2, 3), "N=2, T=1")
+    with pytest.raises(GradingError, match=r"\(seed 7\)$") as e:
+        array_in_case("h", np.zeros((3, 2)), (2, 3), "seed 7", prefix="")
+    assert "case:" not in str(e.value)
+    assert array_in_case("h", np.ones((2, 3)), (2, 3), "ok").shape == (2, 3)
+
+    def broken(x):
+        raise IndexError("index 3 is out of bounds")
+
+    with pytest.raises(GradingError, match=r"IndexError.*\(case: T=1\)$"):
+        call_in_case("f", broken, np.zeros(2), context="T=1")
+
+    def delegates(x, h0, params):
+        return rnp.rnn_forward(x, h0, params)
+
+    x, h0 = np.zeros((1, 2, 3)), np.zeros((1, 4))
+    params = {"W_xh": np.zeros((4, 3)), "W_hh": np.zeros((4, 4)), "b_h": np.zeros(4)}
+    with pytest.raises(DelegationError) as e:
+        call_in_case("rnn_forward", delegates, x, h0, params, context="T=2")
+    assert "case:" not in str(e.value)
+
+    seen = []
+    call_in_case("f", abs, -2, context="c", guard=lambda *a, **k: seen.append((a, k)))
+    assert seen == [(("f", abs, -2), {"autograd": False})]
+
+    assert pair("f", (1, 2), "h, cache") == (1, 2)
+    with pytest.raises(
+        GradingError, match=r"^f should return \(h, cache\), a tuple of two; got a tuple of 3$"
+    ):
+        pair("f", (1, 2, 3), "h, cache")
+    with pytest.raises(GradingError, match=r"got ndarray \(case: N=1\)$"):
+        pair("f", np.zeros(2), "h, cache", "N=1")
+
+
+def test_shared_case_helpers_are_sealed():
+    import rnn_ref.grading._cases as cases
+
+    with pytest.raises(AttributeError, match="read-only"):
+        cases.assert_array = lambda *a: None

@@ -13,10 +13,16 @@ expected values are computed in the grader's process when it replays them.
 
 from __future__ import annotations
 
+import functools as _functools
+
 import numpy as _np
 
-from . import assert_array, assert_close, guarded_call, trusted_reference
+from . import assert_close, guarded_call, trusted_reference
+from ._cases import array_in_case
+from ._cases import pair as _pair
 from ._guard import DelegationError, GradingError, recording, seal
+
+_array = _functools.partial(array_in_case, prefix="")  # "(... case)" without "case: "
 
 __all__ = [
     "check_sliding_windows",
@@ -38,21 +44,6 @@ def _expected(fn_name: str, *args):
 def _close(name, actual, expected, **kw) -> None:
     if expected is not None:
         assert_close(name, actual, expected, **kw)
-
-
-def _array(name: str, value, shape, ctx: str):
-    """``assert_array`` whose message also names the case."""
-    try:
-        return assert_array(name, value, shape)
-    except GradingError as e:
-        raise GradingError(f"{e} ({ctx})") from None
-
-
-def _pair(fn_name: str, result, what: str):
-    if not (isinstance(result, tuple) and len(result) == 2):
-        got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
-        raise GradingError(f"{fn_name} should return ({what}), a tuple of two; got {got}")
-    return result
 
 
 def _rngs(seeds, n):

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import numpy as _np
 
-from . import assert_array, assert_close, guarded_call, trusted_reference
-from ._guard import DelegationError, GradingError, recording, restore_numpy, seal
+from . import assert_array, assert_close, trusted_reference
+from ._cases import call_in_case as _call
+from ._guard import GradingError, recording, restore_numpy, seal
 
 __all__ = [
     "check_step_jacobian",
@@ -44,16 +45,6 @@ def _expected(fn_name: str, *args, **kwargs):
 def _ctx(label: str = "", **shape) -> str:
     parts = [label] if label else []
     return ", ".join(parts + [f"{k}={v}" for k, v in shape.items()])
-
-
-def _call(name: str, fn, *args, context: str, autograd: bool = False):
-    """``guarded_call``, with the case added to the message when the student's function fails."""
-    try:
-        return guarded_call(name, fn, *args, autograd=autograd)
-    except DelegationError:
-        raise
-    except GradingError as e:
-        raise GradingError(f"{e} (case: {context})") from None
 
 
 def _w_hh(rng, H: int, radius: float):

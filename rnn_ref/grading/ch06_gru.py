@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as _np
 
 from . import assert_array, assert_close, guarded_call, trusted_reference
+from ._cases import pair as _pair
 from ._guard import GradingError, recording, seal
 
 __all__ = [
@@ -68,13 +69,6 @@ def _case(seed: int, N: int, T: int, D: int, H: int):
 
 def _ctx(seed, **shape) -> str:
     return ", ".join(f"{k}={v}" for k, v in shape.items()) + f", seed={seed}"
-
-
-def _pair(fn_name, result, what):
-    if not (isinstance(result, tuple) and len(result) == 2):
-        got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
-        raise GradingError(f"{fn_name} should return ({what}, cache), a tuple of two; got {got}")
-    return result
 
 
 def _triple(fn_name, result, what):
@@ -162,7 +156,7 @@ def _check_step_forward(fn, fn_name, reset, seeds) -> None:
         expected = None
         if not recording():
             expected = _reference().gru_step_forward(x, h_prev, params, reset=reset)[0]
-        h, _ = _pair(fn_name, guarded_call(fn_name, fn, x, h_prev, params), "h")
+        h, _ = _pair(fn_name, guarded_call(fn_name, fn, x, h_prev, params), "h, cache")
         h = assert_array("h", h, (N, H))
         if expected is not None:
             assert_close("h", h, expected, dims=("n", "h"), context=_ctx(seed, N=N, D=D, H=H))
@@ -183,7 +177,9 @@ def check_forward(gru_forward, seeds=(10, 11, 12, 13)) -> None:
     for seed, (N, T, D, H) in zip(seeds, CASES, strict=False):
         x, h0, params, _ = _case(seed, N, T, D, H)
         expected = None if recording() else _reference().gru_forward(x, h0, params)[0]
-        hs, _ = _pair("gru_forward", guarded_call("gru_forward", gru_forward, x, h0, params), "hs")
+        hs, _ = _pair(
+            "gru_forward", guarded_call("gru_forward", gru_forward, x, h0, params), "hs, cache"
+        )
         hs = assert_array("hs", hs, (N, T, H))
         if expected is not None:
             ctx = _ctx(seed, N=N, T=T, D=D, H=H)
@@ -204,7 +200,7 @@ def _check_step_backward(fwd, bwd, fwd_name, bwd_name, reset, seeds) -> None:
             h_ref, cache_ref = ref.gru_step_forward(x, h_prev, params, reset=reset)
             dx_ref, dh_prev_ref, grads_ref = ref.gru_step_backward(dh, cache_ref)
 
-        h, cache = _pair(fwd_name, guarded_call(fwd_name, fwd, x, h_prev, params), "h")
+        h, cache = _pair(fwd_name, guarded_call(fwd_name, fwd, x, h_prev, params), "h, cache")
         h = assert_array("h", h, (N, H))
         _check_forward_first(fwd_name, bwd_name, "h", h, h_ref, ("n", "h"), ctx)
 
@@ -271,7 +267,7 @@ def check_backward(gru_forward, gru_backward, seeds=(30, 31, 32, 33)) -> None:
             dx_ref, dh0_ref, grads_ref = ref.gru_backward(dhs, cache_ref)
 
         result = guarded_call("gru_forward", gru_forward, x, h0, params)
-        hs, cache = _pair("gru_forward", result, "hs")
+        hs, cache = _pair("gru_forward", result, "hs, cache")
         hs = assert_array("hs", hs, (N, T, H))
         _check_forward_first("gru_forward", "gru_backward", "hs", hs, hs_ref, ("n", "t", "h"), ctx)
 

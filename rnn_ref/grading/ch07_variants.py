@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as _np
 
 from . import assert_array, assert_close, guarded_call, trusted_reference
+from ._cases import pair as _pair
 from ._guard import GradingError, recording, seal
 
 __all__ = [
@@ -126,13 +127,6 @@ def _wrapper_case(seed, N, T, D, H, L, cell, bidirectional):
 
 def _ctx(seed, **shape) -> str:
     return ", ".join(f"{k}={v}" for k, v in shape.items()) + f", seed={seed}"
-
-
-def _pair(fn_name, result, what):
-    if not (isinstance(result, tuple) and len(result) == 2):
-        got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
-        raise GradingError(f"{fn_name} should return ({what}), a tuple of two; got {got}")
-    return result
 
 
 def _multilayer(x, h0, layers, cell, bidirectional):

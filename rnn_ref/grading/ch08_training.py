@@ -26,7 +26,8 @@ import math as _math
 import numpy as _np
 
 from . import _guard, assert_array, assert_close, guarded_call, trusted_reference
-from ._guard import DelegationError, GradingError, recording, restore_numpy, seal
+from ._cases import call_in_case as _call
+from ._guard import GradingError, recording, restore_numpy, seal
 
 __all__ = [
     "check_dropout_mask",
@@ -55,16 +56,6 @@ def _expected(fn_name: str, *args, **kwargs):
     if recording():
         return None
     return getattr(_ref(), fn_name)(*args, **kwargs)
-
-
-def _call(name: str, fn, *args, context: str):
-    """``guarded_call``, with the case added to the message when the student's function fails."""
-    try:
-        return guarded_call(name, fn, *args)
-    except DelegationError:
-        raise
-    except GradingError as e:
-        raise GradingError(f"{e} (case: {context})") from None
 
 
 def _rng(seed: int):

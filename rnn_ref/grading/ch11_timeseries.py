@@ -21,10 +21,15 @@ expected values are computed in the grader's process when it replays them.
 
 from __future__ import annotations
 
+import functools as _functools
+
 import numpy as _np
 
-from . import assert_array, assert_close, guarded_call, trusted_reference
+from . import assert_close, guarded_call, trusted_reference
+from ._cases import array_in_case
 from ._guard import GradingError, recording, restore_numpy, seal
+
+_array = _functools.partial(array_in_case, prefix="")  # "(... case)" without "case: "
 
 __all__ = [
     "OneStepModel",
@@ -50,14 +55,6 @@ def _expected(fn_name: str, *args):
     if recording():
         return None
     return getattr(_ref(), fn_name)(*args)
-
-
-def _array(name: str, value, shape, ctx: str):
-    """``assert_array`` whose message also names the case."""
-    try:
-        return assert_array(name, value, shape)
-    except GradingError as e:
-        raise GradingError(f"{e} ({ctx})") from None
 
 
 def _tuple(fn_name: str, result, what: str):

@@ -31,8 +31,11 @@ import math as _math
 
 import numpy as _np
 
-from . import assert_array, assert_close, guarded_call, trusted_reference
-from ._guard import DelegationError, GradingError, recording, seal
+from . import assert_close, trusted_reference
+from ._cases import array_in_case as _array
+from ._cases import call_in_case as _call
+from ._cases import pair as _pair
+from ._guard import GradingError, recording, seal
 
 __all__ = [
     "P_MIN",
@@ -65,33 +68,6 @@ def _expected(fn_name: str, *args):
     if recording():
         return None
     return getattr(_ref(), fn_name)(*args)
-
-
-def _call(name: str, fn, *args, context: str, autograd: bool = False):
-    """``guarded_call``, with the case added to the message when the student's function fails."""
-    try:
-        return guarded_call(name, fn, *args, autograd=autograd)
-    except DelegationError:
-        raise
-    except GradingError as e:
-        raise GradingError(f"{e} (case: {context})") from None
-
-
-def _array(name: str, value, shape, ctx: str):
-    """``assert_array`` whose message also names the case."""
-    try:
-        return assert_array(name, value, shape)
-    except GradingError as e:
-        raise GradingError(f"{e} (case: {ctx})") from None
-
-
-def _pair(fn_name: str, result, what: str, ctx: str):
-    if not (isinstance(result, tuple) and len(result) == 2):
-        got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
-        raise GradingError(
-            f"{fn_name} should return ({what}), a tuple of two; got {got} (case: {ctx})"
-        )
-    return result
 
 
 def _rng(seeds, k: int):

@@ -28,15 +28,18 @@ it the kernel only records the results and the comparisons run in the grader's p
 from __future__ import annotations
 
 import contextlib as _contextlib
+import functools as _functools
 import importlib as _importlib
 import sys as _sys
 import types as _types
 
 import numpy as _np
 
-from . import _guard, assert_array, assert_close, trusted_reference
+from . import _guard, assert_close, trusted_reference
 from . import guarded_call as _guarded_call
-from ._guard import DelegationError, GradingError, recording, seal
+from ._cases import array_in_case as _array
+from ._cases import call_in_case
+from ._guard import GradingError, recording, seal
 
 __all__ = [
     "guarded_call",
@@ -130,22 +133,7 @@ def guarded_call(name: str, fn, *args, autograd: bool = False):
         return _guarded_call(name, fn, *args, autograd=autograd)
 
 
-def _call(name: str, fn, *args, context: str):
-    """``guarded_call`` with the speech libraries forbidden too, the case added to a failure."""
-    try:
-        return guarded_call(name, fn, *args)
-    except DelegationError:
-        raise
-    except GradingError as e:
-        raise GradingError(f"{e} (case: {context})") from None
-
-
-def _array(name: str, value, shape, ctx: str):
-    """``assert_array`` whose message also names the case."""
-    try:
-        return assert_array(name, value, shape)
-    except GradingError as e:
-        raise GradingError(f"{e} (case: {ctx})") from None
+_call = _functools.partial(call_in_case, guard=guarded_call)  # the case named on failure
 
 
 def _rng(seeds, k: int):

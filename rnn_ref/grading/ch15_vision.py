@@ -23,14 +23,18 @@ Delegation earns nothing: besides what :func:`guarded_call` forbids (``rnn_ref.n
 from __future__ import annotations
 
 import contextlib as _contextlib
+import functools as _functools
 import sys as _sys
 import types as _types
 
 import numpy as _np
 
-from . import _guard, assert_array, assert_close, trusted_reference
+from . import _guard, assert_close, trusted_reference
 from . import guarded_call as _guarded_call
-from ._guard import DelegationError, GradingError, recording, seal
+from ._cases import array_in_case as _array
+from ._cases import call_in_case
+from ._cases import pair as _pair
+from ._guard import GradingError, recording, seal
 
 __all__ = [
     "guarded_call",
@@ -100,30 +104,7 @@ def guarded_call(name: str, fn, *args, autograd: bool = False):
         return _guarded_call(name, fn, *args, autograd=autograd)
 
 
-def _call(name: str, fn, *args, context: str, autograd: bool = False):
-    """``guarded_call``, the case added to a failure's message."""
-    try:
-        return guarded_call(name, fn, *args, autograd=autograd)
-    except DelegationError:
-        raise
-    except GradingError as e:
-        raise GradingError(f"{e} (case: {context})") from None
-
-
-def _array(name: str, value, shape, ctx: str):
-    try:
-        return assert_array(name, value, shape)
-    except GradingError as e:
-        raise GradingError(f"{e} (case: {ctx})") from None
-
-
-def _pair(fn_name: str, result, what: str, ctx: str):
-    if not (isinstance(result, tuple) and len(result) == 2):
-        got = f"a tuple of {len(result)}" if isinstance(result, tuple) else type(result).__name__
-        raise GradingError(
-            f"{fn_name} should return ({what}), a tuple of two; got {got} (case: {ctx})"
-        )
-    return result
+_call = _functools.partial(call_in_case, guard=guarded_call)  # the case named on failure
 
 
 def _scalar(name: str, value, ctx: str) -> float:
