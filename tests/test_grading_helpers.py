@@ -342,3 +342,15 @@ def test_shared_case_helpers_are_sealed():
 
     with pytest.raises(AttributeError, match="read-only"):
         cases.assert_array = lambda *a: None
+
+
+def test_expected_is_the_trusted_reference_or_none_while_recording(monkeypatch):
+    from rnn_ref.grading import _guard
+    from rnn_ref.grading._cases import expected
+
+    x = np.arange(10.0)
+    np.testing.assert_array_equal(
+        expected("sliding_windows", x, 3, 1)[0], rnp.sliding_windows(x, 3, 1)[0]
+    )
+    monkeypatch.setenv(_guard._record.RECORD_DIR_ENV, "/nonexistent")  # a student's kernel
+    assert _guard.recording() and expected("sliding_windows", x, 3, 1) is None

@@ -27,6 +27,7 @@ import numpy as _np
 
 from . import _guard, assert_array, assert_close, guarded_call, trusted_reference
 from ._cases import call_in_case as _call
+from ._cases import expected as _expected
 from ._guard import GradingError, recording, restore_numpy, seal
 
 __all__ = [
@@ -48,14 +49,6 @@ RECIPE = (
 
 def _ref():
     return trusted_reference("rnn_ref.numpy")
-
-
-def _expected(fn_name: str, *args, **kwargs):
-    """The trusted reference's result, or None in a student's kernel under the class-scale
-    grader, which computes it in its own process when it replays the recorded results."""
-    if recording():
-        return None
-    return getattr(_ref(), fn_name)(*args, **kwargs)
 
 
 def _rng(seed: int):

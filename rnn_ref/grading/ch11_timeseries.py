@@ -27,6 +27,7 @@ import numpy as _np
 
 from . import assert_close, guarded_call, trusted_reference
 from ._cases import array_in_case
+from ._cases import expected as _expected
 from ._guard import GradingError, recording, restore_numpy, seal
 
 _array = _functools.partial(array_in_case, prefix="")  # "(... case)" without "case: "
@@ -48,13 +49,6 @@ _tanh, _asarray, _float64, _allclose = _np.tanh, _np.asarray, _np.float64, _np.a
 
 def _ref():
     return trusted_reference("rnn_ref.numpy")
-
-
-def _expected(fn_name: str, *args):
-    """The reference's result, or None in a student's kernel under the class-scale grader."""
-    if recording():
-        return None
-    return getattr(_ref(), fn_name)(*args)
 
 
 def _tuple(fn_name: str, result, what: str):

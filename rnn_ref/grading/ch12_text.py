@@ -34,6 +34,7 @@ import numpy as _np
 from . import assert_close, trusted_reference
 from ._cases import array_in_case as _array
 from ._cases import call_in_case as _call
+from ._cases import expected as _expected
 from ._cases import pair as _pair
 from ._guard import GradingError, recording, seal
 
@@ -61,13 +62,6 @@ _seed, _get_state, _set_state = _np.random.seed, _np.random.get_state, _np.rando
 
 def _ref():
     return trusted_reference("rnn_ref.numpy")
-
-
-def _expected(fn_name: str, *args):
-    """The reference's result, or None in a student's kernel under the class-scale grader."""
-    if recording():
-        return None
-    return getattr(_ref(), fn_name)(*args)
 
 
 def _rng(seeds, k: int):
