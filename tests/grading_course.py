@@ -228,15 +228,33 @@ def stderr_outputs(cells) -> list:
     ]
 
 
+def _stream(outputs, name: str | None = None) -> str:
+    """The text of the stream outputs (of stream ``name`` if given), in order.
+
+    The kernel may split one cell's printing into several stream outputs (it flushes on a
+    timer), so never read only ``outputs[0]``; and ipykernel 7.4 sometimes sends a cell's last
+    writes a second time in a new output (nbclient records both; the built book shows them once,
+    e.g. ch12's "700 updates" line): an output that only repeats the end of what came before is
+    dropped, so that counting printed lines counts what the cell printed."""
+    text = ""
+    for o in outputs:
+        if o.get("output_type") != "stream" or (name is not None and o.get("name") != name):
+            continue
+        chunk = o.get("text", "")
+        if text and chunk.endswith("\n") and text.endswith(chunk):
+            continue
+        text += chunk
+    return text
+
+
 def stdout_text(cell) -> str:
-    """Everything ``cell`` printed to stdout. The kernel may split one cell's printing into
-    several stream outputs (it flushes on a timer), so never read only ``outputs[0]``."""
-    return "".join(o.get("text", "") for o in cell.outputs if o.get("name") == "stdout")
+    """Everything ``cell`` printed to stdout (see _stream)."""
+    return _stream(cell.outputs, "stdout")
 
 
 def printed(nb) -> str:
-    """Everything the code cells of ``nb`` printed or displayed as text."""
-    return "".join(o.get("text", "") for c in code_cells(nb) for o in c.outputs)
+    """Everything the code cells of ``nb`` printed (see _stream), cell by cell."""
+    return "".join(_stream(c.outputs) for c in code_cells(nb))
 
 
 @dataclass
