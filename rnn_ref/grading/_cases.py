@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import contextlib
 
+import numpy as _np
+
 from . import assert_array
 from ._guard import DelegationError, GradingError, guarded_call, recording, seal, trusted_reference
 
-__all__ = ["named_case", "call_in_case", "array_in_case", "pair", "expected"]
+__all__ = [
+    "named_case",
+    "call_in_case",
+    "array_in_case",
+    "pair",
+    "expected",
+    "case_rng",
+    "case_seed",
+]
 
 
 @contextlib.contextmanager
@@ -56,6 +66,17 @@ def expected(fn_name: str, *args, **kwargs):
     if recording():
         return None
     return getattr(trusted_reference("rnn_ref.numpy"), fn_name)(*args, **kwargs)
+
+
+def case_seed(seeds, k: int) -> int:
+    """The seed of case ``k``: the hidden tests' ``seeds`` taken in turn (``(0,)`` if empty)."""
+    seeds = tuple(seeds) or (0,)
+    return int(seeds[k % len(seeds)])
+
+
+def case_rng(seeds, k: int):
+    """The generator of case ``k``: its seed with the case index mixed in, so equal seeds differ."""
+    return _np.random.default_rng([case_seed(seeds, k), k])
 
 
 seal(__name__)

@@ -34,6 +34,8 @@ import numpy as _np
 from . import assert_close, trusted_reference
 from ._cases import array_in_case as _array
 from ._cases import call_in_case as _call
+from ._cases import case_rng as _rng
+from ._cases import case_seed as _seed_of
 from ._cases import expected as _expected
 from ._cases import pair as _pair
 from ._guard import GradingError, recording, seal
@@ -62,17 +64,6 @@ _seed, _get_state, _set_state = _np.random.seed, _np.random.get_state, _np.rando
 
 def _ref():
     return trusted_reference("rnn_ref.numpy")
-
-
-def _rng(seeds, k: int):
-    """The generator of case ``k``: the case index is mixed in, so equal seeds differ."""
-    seeds = tuple(seeds) or (0,)
-    return _np.random.default_rng([int(seeds[k % len(seeds)]), k])
-
-
-def _seed_of(seeds, k: int) -> int:
-    seeds = tuple(seeds) or (0,)
-    return int(seeds[k % len(seeds)])
 
 
 def _close(a, b, atol=1e-9, rtol=1e-7) -> bool:

@@ -39,6 +39,8 @@ from . import _guard, assert_close, trusted_reference
 from . import guarded_call as _guarded_call
 from ._cases import array_in_case as _array
 from ._cases import call_in_case
+from ._cases import case_rng as _rng
+from ._cases import case_seed as _seed_of
 from ._cases import expected as _expected
 from ._guard import GradingError, seal
 
@@ -128,17 +130,6 @@ def guarded_call(name: str, fn, *args, autograd: bool = False):
 
 
 _call = _functools.partial(call_in_case, guard=guarded_call)  # the case named on failure
-
-
-def _rng(seeds, k: int):
-    """The generator of case ``k``: the case index is mixed in, so equal seeds differ."""
-    seeds = tuple(seeds) or (0,)
-    return _np.random.default_rng([int(seeds[k % len(seeds)]), k])
-
-
-def _seed_of(seeds, k: int) -> int:
-    seeds = tuple(seeds) or (0,)
-    return int(seeds[k % len(seeds)])
 
 
 def _close(a, b, atol=1e-9, rtol=1e-7) -> bool:

@@ -33,6 +33,8 @@ from . import _guard, assert_close, trusted_reference
 from . import guarded_call as _guarded_call
 from ._cases import array_in_case as _array
 from ._cases import call_in_case
+from ._cases import case_rng as _rng
+from ._cases import case_seed as _seed_of
 from ._cases import pair as _pair
 from ._guard import GradingError, recording, seal
 
@@ -110,16 +112,6 @@ _call = _functools.partial(call_in_case, guard=guarded_call)  # the case named o
 def _scalar(name: str, value, ctx: str) -> float:
     arr = _array(name, value, (), ctx)
     return float(arr)
-
-
-def _rng(seeds, k: int):
-    seeds = tuple(seeds) or (0,)
-    return _np.random.default_rng([int(seeds[k % len(seeds)]), k])
-
-
-def _seed_of(seeds, k: int) -> int:
-    seeds = tuple(seeds) or (0,)
-    return int(seeds[k % len(seeds)])
 
 
 def _close(a, b, atol=1e-9, rtol=1e-7) -> bool:
