@@ -24,6 +24,9 @@ $(STAMP): pyproject.toml constraints-cpu.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints-cpu.txt -e '.[course]'
+	@# MovieLens-100k (ch14) ships as example data in RecBole's wheel; --no-deps keeps its heavy
+	@# dependencies (ray, tensorboard, ...) out: the course only reads the data files.
+	$(PY) -m pip install --quiet --no-deps 'recbole==1.2.1'
 	$(PY) -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (rnn-course)" >/dev/null
 	@touch $(STAMP)
 
