@@ -79,6 +79,7 @@ __all__ = [
 # Part I, second half (ch07-ch09), and Part II (ch11-): each module lists its public names in its
 # own __all__.
 from . import ctc as _ctc  # noqa: E402
+from . import multimodal as _multimodal  # noqa: E402
 from . import seq2seq as _seq2seq  # noqa: E402
 from . import speech as _speech  # noqa: E402
 from . import text as _text  # noqa: E402
@@ -87,7 +88,17 @@ from . import training as _training  # noqa: E402
 from . import variants as _variants  # noqa: E402
 from . import vision as _vision  # noqa: E402
 
-for _m in (_variants, _training, _seq2seq, _timeseries, _text, _ctc, _speech, _vision):
+for _m in (
+    _variants,
+    _training,
+    _seq2seq,
+    _timeseries,
+    _text,
+    _ctc,
+    _speech,
+    _vision,
+    _multimodal,
+):
     globals().update({_n: getattr(_m, _n) for _n in _m.__all__})
     __all__ += list(_m.__all__)
 del _m
