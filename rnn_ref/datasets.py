@@ -1149,3 +1149,233 @@ def load_spoken_digits(name_or_path="fsdd", sample_rate: int = 8000) -> SpokenDi
         f"unknown spoken-digit set {name_or_path!r}: the shipped sets are {known}, or give the "
         f"path of a folder of WAV files named {{digit}}_{{speaker}}_{{index}}.wav.{hint}"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# ch14_recsys: timestamped user-item interactions. MovieLens-100k is read from the installed
+# RecBole wheel (its example data; installed with --no-deps, never imported); its terms forbid
+# redistribution, so nothing of it is copied here. A user's own (user, item, timestamp) file is
+# read too (YOOCHOOSE, Diginetica, MovieLens-1M ...).
+# ---------------------------------------------------------------------------------------------
+
+import importlib.util as _importlib_util  # noqa: E402
+
+__all__ += ["Interactions", "load_interactions", "INTERACTION_SETS"]
+
+INTERACTION_SETS = ("ml-100k",)
+
+_ML100K_SOURCE = (
+    "MovieLens-100k (GroupLens Research, University of Minnesota; F. M. Harper and J. A. Konstan, "
+    "'The MovieLens Datasets: History and Context', ACM TiiS 5(4), 2015), read from the example "
+    "data of the installed RecBole package ({path}); not redistributed"
+)
+
+
+@dataclass(frozen=True, eq=False)
+class Interactions:
+    """Timestamped user-item events, in the file's order (one row = one event).
+
+    Attributes:
+        user: ``(N,)`` int64, the file's user ids.
+        item: ``(N,)`` int64, the file's item ids.
+        timestamp: ``(N,)`` int64, seconds (Unix time for MovieLens).
+        rating: ``(N,)`` float64 where the file has a rating column, else ``None``.
+        source: where the events come from (citation and path).
+        titles: item id -> title where the data has them (MovieLens-100k does), else ``None``.
+    """
+
+    user: np.ndarray
+    item: np.ndarray
+    timestamp: np.ndarray
+    rating: np.ndarray | None
+    source: str
+    titles: dict[int, str] | None = None
+
+    def __len__(self) -> int:
+        return int(self.user.shape[0])
+
+    def __repr__(self) -> str:
+        return (
+            f"Interactions({len(self)} events, {np.unique(self.user).size} users, "
+            f"{np.unique(self.item).size} items, source={self.source!r})"
+        )
+
+
+def _recbole_example(name: str) -> Path:
+    """The folder of RecBole's example data set ``name``, located without importing recbole."""
+    spec = _importlib_util.find_spec("recbole")
+    folder = None
+    if spec is not None and spec.submodule_search_locations:
+        for root in spec.submodule_search_locations:
+            cand = Path(root) / "dataset_example" / name
+            if (cand / f"{name}.inter").is_file():
+                folder = cand
+                break
+    if folder is None:
+        raise FileNotFoundError(
+            f"{name} is read from the example data of the RecBole package, which is not "
+            "installed (or ships no dataset_example/" + name + "). Install its data only with "
+            "`pip install --no-deps recbole==1.2.1` (the Makefile's env step does it); it is "
+            "never imported, so its dependencies are not needed."
+        )
+    return folder
+
+
+def _int_column(values: list[str], what: str, path) -> np.ndarray:
+    try:
+        return np.array([int(v) for v in values], dtype=np.int64)
+    except ValueError:
+        pass
+    try:
+        f = np.array([float(v) for v in values], dtype=np.float64)
+    except ValueError as e:
+        raise ValueError(f"{path}: column {what!r} must hold numbers ({e})") from e
+    if not np.all(np.isfinite(f)):
+        raise ValueError(f"{path}: column {what!r} has a missing or infinite value")
+    if what == "timestamp" and np.any(f != np.floor(f)):
+        return np.floor(f).astype(np.int64)  # fractional seconds: whole seconds suffice here
+    if np.any(f != np.floor(f)):
+        raise ValueError(f"{path}: column {what!r} must hold integer ids")
+    return f.astype(np.int64)
+
+
+def _ids_column(values: list[str], what: str, path) -> np.ndarray:
+    """Integer ids as they are; other tokens (e.g. 'P123') numbered 0.. in order of first use."""
+    try:
+        return _int_column(values, what, path)
+    except ValueError:
+        uniq: dict[str, int] = {}
+        return np.array([uniq.setdefault(v, len(uniq)) for v in values], dtype=np.int64)
+
+
+def _timestamp_column(values: list[str], path) -> np.ndarray:
+    try:
+        return _int_column(values, "timestamp", path)
+    except ValueError:
+        pass
+    # ISO 8601 times (YOOCHOOSE: 2014-04-07T10:51:09.277Z) -> Unix seconds (UTC)
+    out = np.empty(len(values), dtype=np.int64)
+    for i, v in enumerate(values):
+        try:
+            t = _dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError as e:
+            raise ValueError(
+                f"{path}: row {i + 2}: timestamp {v!r} is neither a number of seconds nor an "
+                "ISO 8601 time"
+            ) from e
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=_dt.UTC)
+        out[i] = int(t.timestamp())
+    return out
+
+
+def _read_table(path: Path, sep) -> tuple[list[str], list[list[str]]]:
+    text = path.read_text(encoding="utf-8-sig", errors="replace").replace("\r\n", "\n")
+    lines = [ln for ln in text.split("\n") if ln.strip()]
+    if len(lines) < 2:
+        raise ValueError(f"{path}: needs a header row and at least one event")
+    if sep is None:
+        sep = _guess_delimiter(lines[0])
+    rows = [ln.split(sep) if sep is not None else ln.split() for ln in lines]
+    header = [h.strip().strip('"') for h in rows[0]]
+    return header, [[c.strip().strip('"') for c in r] for r in rows[1:]]
+
+
+def _find_column(header: list[str], name, path) -> int:
+    """Index of the column called ``name``; RecBole's ``name:type`` headers match by name."""
+    if isinstance(name, int | np.integer) and not isinstance(name, bool):
+        if not 0 <= name < len(header):
+            raise ValueError(f"{path}: column {name} does not exist ({len(header)} columns)")
+        return int(name)
+    bare = [h.split(":")[0].strip().lower() for h in header]
+    for i, h in enumerate(header):
+        if h.lower() == str(name).lower() or bare[i] == str(name).lower():
+            return i
+    raise ValueError(
+        f"{path}: no column {name!r}; the header has {header} (name the columns with "
+        "user_col=, item_col=, time_col=)"
+    )
+
+
+def _item_titles(path: Path) -> dict[int, str] | None:
+    if not path.is_file():
+        return None
+    header, rows = _read_table(path, "\t")
+    i_id, i_title = _find_column(header, "item_id", path), _find_column(header, "movie_title", path)
+    return {int(r[i_id]): r[i_title] for r in rows if len(r) > max(i_id, i_title)}
+
+
+def load_interactions(
+    name_or_path="ml-100k",
+    *,
+    user_col="user_id",
+    item_col="item_id",
+    time_col="timestamp",
+    rating_col="rating",
+    sep=None,
+) -> Interactions:
+    """Timestamped (user, item, time) events: MovieLens-100k by name, or a user's own file.
+
+    - ``"ml-100k"``: MovieLens-100k (Harper & Konstan 2015): 100,000 ratings (1-5 stars) of
+      1,682 movies by 943 users, September 1997 to April 1998, timestamps in Unix seconds, with
+      movie titles. It is read from the installed RecBole package's example data
+      (``recbole/dataset_example/ml-100k/``), located with ``importlib.util.find_spec`` without
+      importing RecBole. Its terms forbid redistribution: nothing is copied into this repository.
+    - a path (``str`` or ``pathlib.Path``): a CSV/TSV file with a header row naming the columns
+      ``user_col``, ``item_col``, ``time_col`` (and optionally ``rating_col``); RecBole's
+      ``name:type`` headers match by name. Ids that are not integers (``"u17"``) are numbered
+      0, 1, ... in order of first appearance; timestamps may be seconds or ISO 8601 times (UTC).
+
+    Events are kept in file order (sessions and splits are built by
+    :func:`rnn_ref.numpy.recsys.make_sessions` and :func:`~rnn_ref.numpy.recsys.time_split`).
+
+    Raises:
+        FileNotFoundError: RecBole (the data's carrier) not installed; a path that does not exist.
+        ValueError: an unknown name; a file without the named columns, with a short row, or with
+            a value that is not a number.
+    """
+    name = name_or_path.strip().lower() if isinstance(name_or_path, str) else None
+    if name in INTERACTION_SETS:
+        folder = _recbole_example(name)
+        path = folder / f"{name}.inter"
+        titles = _item_titles(folder / f"{name}.item")
+        source = _ML100K_SOURCE.format(path=path)
+    else:
+        if not isinstance(name_or_path, str | Path):
+            raise TypeError(
+                f"load_interactions takes a name or a path, got {type(name_or_path).__name__}"
+            )
+        path = Path(name_or_path).expanduser()
+        if not path.is_file():
+            if path.is_dir():
+                raise FileNotFoundError(f"cannot read {str(path)!r}: a folder, not a file")
+            if isinstance(name_or_path, Path) or any(c in str(name_or_path) for c in "/\\."):
+                raise FileNotFoundError(f"cannot read {str(path)!r}: no such file")
+            close = difflib.get_close_matches(str(name), INTERACTION_SETS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise ValueError(
+                f"unknown interaction set {name_or_path!r}: the built-in sets are "
+                f"{', '.join(map(repr, INTERACTION_SETS))}, or give the path of a CSV/TSV file "
+                f"with user, item and timestamp columns.{hint}"
+            )
+        titles, source = None, str(path)
+    header, rows = _read_table(path, "\t" if name in INTERACTION_SETS else sep)
+    cols = [_find_column(header, c, path) for c in (user_col, item_col, time_col)]
+    try:
+        i_rating = _find_column(header, rating_col, path) if rating_col is not None else None
+    except ValueError:
+        i_rating = None
+    need = max(cols + ([i_rating] if i_rating is not None else []))
+    for ln, r in enumerate(rows, start=2):
+        if len(r) <= need:
+            raise ValueError(f"{path}: row {ln} has {len(r)} fields, needs at least {need + 1}")
+    user = _ids_column([r[cols[0]] for r in rows], "user", path)
+    item = _ids_column([r[cols[1]] for r in rows], "item", path)
+    timestamp = _timestamp_column([r[cols[2]] for r in rows], path)
+    rating = None
+    if i_rating is not None:
+        try:
+            rating = np.array([float(r[i_rating]) for r in rows], dtype=np.float64)
+        except ValueError as e:
+            raise ValueError(f"{path}: column {rating_col!r} must hold numbers ({e})") from e
+    return Interactions(user, item, timestamp, rating, source, titles)

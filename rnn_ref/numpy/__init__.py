@@ -80,6 +80,7 @@ __all__ = [
 # own __all__.
 from . import ctc as _ctc  # noqa: E402
 from . import multimodal as _multimodal  # noqa: E402
+from . import recsys as _recsys  # noqa: E402
 from . import seq2seq as _seq2seq  # noqa: E402
 from . import speech as _speech  # noqa: E402
 from . import text as _text  # noqa: E402
@@ -98,6 +99,7 @@ for _m in (
     _speech,
     _vision,
     _multimodal,
+    _recsys,
 ):
     globals().update({_n: getattr(_m, _n) for _n in _m.__all__})
     __all__ += list(_m.__all__)
