@@ -19,6 +19,7 @@ __all__ = [
 ]
 
 # ch07-ch10 and Part II (ch11-): each module lists its public names in its own __all__.
+from . import multimodal_captioner as _multimodal_captioner  # noqa: E402
 from . import pytorch as _pytorch  # noqa: E402
 from . import seq2seq as _seq2seq  # noqa: E402
 from . import speech as _speech  # noqa: E402
@@ -28,7 +29,17 @@ from . import training as _training  # noqa: E402
 from . import variants as _variants  # noqa: E402
 from . import vision as _vision  # noqa: E402
 
-for _m in (_variants, _training, _seq2seq, _pytorch, _timeseries, _text, _vision, _speech):
+for _m in (
+    _variants,
+    _training,
+    _seq2seq,
+    _pytorch,
+    _timeseries,
+    _text,
+    _vision,
+    _speech,
+    _multimodal_captioner,
+):
     globals().update({_n: getattr(_m, _n) for _n in _m.__all__})
     __all__ += list(_m.__all__)
 del _m
