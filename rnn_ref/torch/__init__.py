@@ -19,6 +19,7 @@ __all__ = [
 ]
 
 # ch07-ch10 and Part II (ch11-): each module lists its public names in its own __all__.
+from . import multimodal as _multimodal  # noqa: E402
 from . import multimodal_captioner as _multimodal_captioner  # noqa: E402
 from . import pytorch as _pytorch  # noqa: E402
 from . import seq2seq as _seq2seq  # noqa: E402
@@ -38,6 +39,7 @@ for _m in (
     _text,
     _vision,
     _speech,
+    _multimodal,
     _multimodal_captioner,
 ):
     globals().update({_n: getattr(_m, _n) for _n in _m.__all__})
