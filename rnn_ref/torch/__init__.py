@@ -22,6 +22,7 @@ __all__ = [
 from . import multimodal as _multimodal  # noqa: E402
 from . import multimodal_captioner as _multimodal_captioner  # noqa: E402
 from . import pytorch as _pytorch  # noqa: E402
+from . import recsys as _recsys  # noqa: E402
 from . import seq2seq as _seq2seq  # noqa: E402
 from . import speech as _speech  # noqa: E402
 from . import text as _text  # noqa: E402
@@ -41,6 +42,7 @@ for _m in (
     _speech,
     _multimodal,
     _multimodal_captioner,
+    _recsys,
 ):
     globals().update({_n: getattr(_m, _n) for _n in _m.__all__})
     __all__ += list(_m.__all__)
