@@ -164,6 +164,11 @@ def test_attention_rows_sum_to_one(strings):
     for m, c, W in zip(maps, caps, widths, strict=True):
         assert m.shape == (len(c) + 1, W // 2) and m.dtype == np.float64
         np.testing.assert_allclose(m.sum(1), 1.0, atol=1e-6)
+    for n in (0, 2, 6):  # the batched maps are each strip's own teacher-forced weights
+        y, _ = caption_tokens(np.array([caps[n]]), [len(caps[n])])
+        with torch.no_grad():
+            _, w1 = model(strips[n : n + 1, :, : widths[n]], widths[n : n + 1], y[:, :-1], True)
+        np.testing.assert_allclose(maps[n], w1[0].double().numpy(), atol=1e-6)
 
 
 # --- decoding -------------------------------------------------------------------------------------

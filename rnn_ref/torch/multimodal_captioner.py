@@ -408,22 +408,30 @@ def caption_scores(refs, hyps) -> dict:
 
 
 @torch.no_grad()
-def attention_maps(model: ImageCaptioner, strips, widths, captions) -> list[np.ndarray]:
+def attention_maps(
+    model: ImageCaptioner, strips, widths, captions, batch_size: int = 512
+) -> list[np.ndarray]:
     """The attention weights of each caption (a digit list, e.g. the decoded one), recomputed by
-    a teacher-forced pass: a list of float64 arrays (T_out, W'_n), T_out = len(caption) + 1 (the
-    ``<eos>`` step is the last row), W'_n the strip's number of keys. Every row sums to 1."""
-    was = model.training
-    model.eval()
+    a teacher-forced pass over padded batches (the padding changes nothing): a list of float64
+    arrays (T_out, W'_n), T_out = len(caption) + 1 (the ``<eos>`` step is the last row), W'_n
+    the strip's number of keys. Every row sums to 1."""
     x, w = _check_strips(strips, widths, _device(model))
+    captions = [[int(d) for d in c] for c in captions]
     if len(captions) != len(x):
         raise ValueError(f"captions must be {len(x)} digit lists, got {len(captions)}")
+    n_keys = model.encoder.output_lengths(w).tolist()
+    was = model.training
+    model.eval()
     out = []
     try:
-        for n in range(len(x)):
-            y, _ = caption_tokens([list(captions[n]) or [0]], [len(captions[n])])
-            _, weights = model(x[n : n + 1, :, : int(w[n])], w[n : n + 1], y[:, :-1], True)
-            W_keys = int(model.encoder.output_lengths(w[n : n + 1])[0])
-            out.append(weights[0, :, :W_keys].double().cpu().numpy())
+        for i, xb, wb in _strip_batches(x, w, x.device, batch_size):
+            caps = captions[i : i + len(wb)]
+            S = max(1, max(len(c) for c in caps))
+            digits = np.array([c + [-1] * (S - len(c)) for c in caps], dtype=np.int64)
+            y, _ = caption_tokens(digits, [len(c) for c in caps])
+            _, weights = model(xb, wb, y[:, :-1], return_attention=True)
+            weights = weights.double().cpu().numpy()
+            out.extend(weights[k, : len(c) + 1, : n_keys[i + k]] for k, c in enumerate(caps))
     finally:
         model.train(was)
     return out
