@@ -42,6 +42,10 @@ from ._cases import case_seed as _seed_of
 from ._cases import pair as _pair
 from ._guard import GradingError, recording, seal
 
+# The comparison, log-softmax and Levenshtein distance that ch15's checks already use (the same
+# tolerances and conventions; not copied).
+from .ch15_vision import _close, _levenshtein, _log_softmax
+
 __all__ = [
     "guarded_call",
     "check_late_fusion",
@@ -126,21 +130,6 @@ def guarded_call(name: str, fn, *args, autograd: bool = False):
 
 
 _call = _functools.partial(call_in_case, guard=guarded_call)  # the case named on failure
-
-
-def _close(a, b, atol=1e-9, rtol=1e-7) -> bool:
-    a = _np.asarray(a, dtype=_np.float64)
-    b = _np.asarray(b, dtype=_np.float64)
-    if a.shape != b.shape:
-        return False
-    with _np.errstate(all="ignore"):
-        same_inf = (a == b) & ~_isfinite(b)
-        return bool(_np.all(same_inf | (_abs(a - b) <= atol + rtol * _abs(b))))
-
-
-def _log_softmax(z):
-    s = z - z.max(axis=-1, keepdims=True)
-    return s - _log(_exp(s).sum(axis=-1, keepdims=True))
 
 
 # --- Part 1: late fusion ----------------------------------------------------------------------
@@ -610,16 +599,6 @@ def _wer_cases(rng):
     )
 
 
-def _lev(a, b):
-    prev = list(range(len(b) + 1))
-    for i, x in enumerate(a, start=1):
-        cur = [i] + [0] * len(b)
-        for j, y in enumerate(b, start=1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (x != y))
-        prev = cur
-    return prev[-1]
-
-
 def check_word_error_rate(word_error_rate, seeds=(50,)) -> None:
     """word_error_rate(refs (list of str), hyps (list of str)) -> float: the word-level edit
     distances summed over the sentences, divided by the number of reference words."""
@@ -634,8 +613,8 @@ def check_word_error_rate(word_error_rate, seeds=(50,)) -> None:
         if _close(wer, expected, atol=1e-12, rtol=1e-12):
             continue
         pairs = list(zip(refs, hyps, strict=True))
-        chars = sum(_lev(r, h) for r, h in pairs) / sum(len(r) for r in refs)
-        chars_nospace = sum(_lev(r.replace(" ", ""), h.replace(" ", "")) for r, h in pairs)
+        chars = sum(_levenshtein(r, h) for r, h in pairs) / sum(len(r) for r in refs)
+        chars_nospace = sum(_levenshtein(r.replace(" ", ""), h.replace(" ", "")) for r, h in pairs)
         if _close(wer, chars, atol=1e-12) or _close(
             wer, chars_nospace / max(1, sum(len(r.replace(" ", "")) for r in refs)), atol=1e-12
         ):
@@ -643,13 +622,13 @@ def check_word_error_rate(word_error_rate, seeds=(50,)) -> None:
                 f"the WER compares characters, not words ({ctx}): split each sentence into "
                 "words (str.split()) and run the edit distance over the lists of words"
             )
-        per = [_lev(r.split(), h.split()) / len(r.split()) for r, h in pairs]
+        per = [_levenshtein(r.split(), h.split()) / len(r.split()) for r, h in pairs]
         if len(pairs) > 1 and _close(wer, sum(per) / len(per), atol=1e-12):
             raise GradingError(
                 f"the WER is the mean of the per-sentence rates ({ctx}): divide the total "
                 "number of word edits by the total number of reference words"
             )
-        by_hyp = sum(_lev(r.split(), h.split()) for r, h in pairs) / max(
+        by_hyp = sum(_levenshtein(r.split(), h.split()) for r, h in pairs) / max(
             1, sum(len(h.split()) for h in hyps)
         )
         if _close(wer, by_hyp, atol=1e-12):
@@ -658,7 +637,7 @@ def check_word_error_rate(word_error_rate, seeds=(50,)) -> None:
                 "number of reference words"
             )
         if any("  " in s or s != s.strip() for s in (*refs, *hyps)):
-            split_space = sum(_lev(r.split(" "), h.split(" ")) for r, h in pairs) / sum(
+            split_space = sum(_levenshtein(r.split(" "), h.split(" ")) for r, h in pairs) / sum(
                 len(r.split(" ")) for r in refs
             )
             if _close(wer, split_space, atol=1e-12):
