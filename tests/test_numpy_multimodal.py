@@ -109,22 +109,6 @@ def test_audio_visual_digits_features_and_pairing(avd):
     assert counts.min() >= 1 and counts.max() - counts.min() <= 1
 
 
-def test_audio_visual_digits_deterministic_and_seeded(avd):
-    again = audio_visual_digits(seed=0)
-    for s in ("train", "val", "test"):
-        np.testing.assert_array_equal(again.split(s).glyph, avd.split(s).glyph)
-        np.testing.assert_array_equal(again.split(s).recording, avd.split(s).recording)
-    other = audio_visual_digits(seed=3, test_speakers=["jackson"], val_speakers="theo")
-    assert other.speakers["test"] == ["jackson"] and other.speakers["val"] == ["theo"]
-    assert set(other.test.speaker.tolist()) == {"jackson"}
-    with pytest.raises(ValueError, match="not speakers"):
-        audio_visual_digits(test_speakers=["nobody"])
-    with pytest.raises(ValueError, match="test and validation"):
-        audio_visual_digits(test_speakers=["theo"], val_speakers=["theo"])
-    with pytest.raises(ValueError, match="split must be|name must be"):
-        avd.split("dev")
-
-
 def test_audio_features_with_deltas():
     x = np.random.default_rng(0).normal(size=2000)
     (f,) = audio_features([x], 8000, with_deltas=True)
@@ -490,3 +474,58 @@ def test_image_noise():
         add_image_noise(images, -1.0, 0)
     with pytest.raises(TypeError, match="rng must be an integer"):
         add_image_noise(images, 0.1, "seed")
+
+
+@pytest.fixture(scope="module")
+def wav_folder(tmp_path_factory):
+    """3 speakers x 10 digits x 2 takes of noise, named like FSDD's files."""
+    from scipy.io import wavfile
+
+    folder = tmp_path_factory.mktemp("wavs")
+    rng = np.random.default_rng(0)
+    for speaker in ("ann", "bob", "cid"):
+        for digit in range(10):
+            for take in range(2):
+                x = (rng.normal(0, 3000, 2400 + 80 * digit)).astype(np.int16)
+                wavfile.write(folder / f"{digit}_{speaker}_{take}.wav", 8000, x)
+    return folder
+
+
+def test_audio_visual_digits_reads_a_folder_of_wav_files(wav_folder):
+    """A user's own recordings (FSDD's file names) pair and split the same way."""
+    data = audio_visual_digits(seed=1, recordings=wav_folder)
+    assert sorted(sum(data.speakers.values(), [])) == ["ann", "bob", "cid"]
+    assert [len(data.split(s)) for s in ("train", "val", "test")] == [20, 20, 20]
+    for s in ("train", "val", "test"):
+        sp = data.split(s)
+        assert set(sp.speaker.tolist()) == set(data.speakers[s])
+        np.testing.assert_array_equal(load_digit_images()[1][sp.glyph], sp.label)
+    T = 1 + math.ceil((2400 + 80 * data.test.label[0] - 200) / 80)
+    assert data.test.audio[0].shape == (T, 13)
+
+
+def test_audio_visual_digits_deterministic_and_seeded(wav_folder):
+    a, b = (audio_visual_digits(seed=0, recordings=wav_folder) for _ in range(2))
+    for s in ("train", "val", "test"):
+        np.testing.assert_array_equal(a.split(s).glyph, b.split(s).glyph)
+        np.testing.assert_array_equal(a.split(s).recording, b.split(s).recording)
+        for x, y in zip(a.split(s).audio, b.split(s).audio, strict=True):
+            np.testing.assert_array_equal(x, y)
+    others = [audio_visual_digits(seed=k, recordings=wav_folder) for k in range(1, 6)]
+    assert any(not np.array_equal(o.train.glyph, a.train.glyph) for o in others)
+    assert len({tuple(o.speakers["test"]) for o in [a, *others]}) > 1  # the seed picks speakers
+    chosen = audio_visual_digits(
+        seed=3, recordings=wav_folder, test_speakers=["bob"], val_speakers="cid"
+    )
+    assert chosen.speakers == {"train": ["ann"], "val": ["cid"], "test": ["bob"]}
+    assert set(chosen.test.speaker.tolist()) == {"bob"}
+    with pytest.raises(ValueError, match="not speakers"):
+        audio_visual_digits(recordings=wav_folder, test_speakers=["nobody"])
+    with pytest.raises(ValueError, match="test and validation"):
+        audio_visual_digits(recordings=wav_folder, test_speakers=["bob"], val_speakers=["bob"])
+    with pytest.raises(ValueError, match="every split needs a speaker"):
+        audio_visual_digits(
+            recordings=wav_folder, test_speakers=["bob"], val_speakers=["ann", "cid"]
+        )
+    with pytest.raises(ValueError, match="name must be"):
+        a.split("dev")
