@@ -448,3 +448,49 @@ def test_losses_known_values_and_stability():
         bpr_loss(np.zeros(3), np.zeros((2, 4)))
     with pytest.raises(ValueError, match="reg must be"):
         bpr_max_loss(np.zeros(1), np.zeros((1, 1)), reg=-1.0)
+
+
+@given(
+    lengths=st.lists(st.integers(1, 7), min_size=1, max_size=6),
+    I=st.integers(2, 8),
+    exclude_seen=st.booleans(),
+    ties_as_set=st.booleans(),
+    seed=st.integers(0, 100),
+)
+def test_evaluate_matches_a_per_event_loop(lengths, I, exclude_seen, ties_as_set, seed):
+    rng = np.random.default_rng(seed)
+    E = sum(lengths)
+    items = rng.integers(0, I, E)
+    offsets = np.r_[0, np.cumsum(lengths)]
+    # tie groups: runs of equal timestamps inside each session
+    time = np.concatenate([np.sort(rng.integers(0, 3, n)) for n in lengths])
+    tie = np.cumsum(np.r_[True, (time[1:] != time[:-1]) | np.isin(np.arange(1, E), offsets)])
+    test = Sessions(items, offsets, np.zeros(len(lengths)), np.zeros(len(lengths)), tie, time, I)
+    table = rng.integers(0, 3, (I, I)).astype(float)  # score(j | last item i), many ties
+
+    def scorer(batch):
+        return np.concatenate([table[b] for b in batch])
+
+    want = []
+    for s in range(len(lengths)):
+        it, tg = items[offsets[s] : offsets[s + 1]], tie[offsets[s] : offsets[s + 1]]
+        for t in range(1, it.size):
+            g0 = t
+            if ties_as_set:
+                g0 = int(np.flatnonzero(tg == tg[t])[0])
+                if g0 == 0:
+                    continue
+            members = set(it[tg == tg[t]].tolist()) if ties_as_set else set()
+            ex = (set(it[: max(g0, t)].tolist()) | members) if exclude_seen else members
+            ex.discard(int(it[t]))
+            sc = table[it[g0 - 1]]
+            want.append(1 + sum(sc[j] >= sc[it[t]] for j in range(I) if j != it[t] and j not in ex))
+    if not want:
+        with pytest.raises(ValueError, match="no test event"):
+            evaluate_next_item(
+                scorer, test, ks=(1,), exclude_seen=exclude_seen, ties_as_set=ties_as_set
+            )
+        return
+    kw = dict(exclude_seen=exclude_seen, ties_as_set=ties_as_set)
+    got = evaluate_next_item(scorer, test, ks=(1,), return_ranks=True, batch_sessions=2, **kw)
+    assert got["ranks"].tolist() == want

@@ -630,19 +630,20 @@ class SessionKNN(_Baseline):
         V = np.zeros((L, self.n_items))
         V[np.arange(L), s] = 1.0
         V = (np.cumsum(V, axis=0) > 0).astype(np.float64)  # items seen up to each step
-        overlap = _sp.csr_matrix(V) @ self.XT  # (L, S) shared items
-        overlap = overlap.toarray()
-        out = np.empty((L, self.n_items))
+        overlap = (_sp.csr_matrix(V) @ self.XT).toarray()  # (L, S) shared items
+        W = np.zeros_like(overlap)  # the neighbours' weights sim(v, n), 0 elsewhere
+        size = V.sum(axis=1)
         for t in range(L):
             cand = np.flatnonzero(overlap[t])
             if self.sample_size is not None and cand.size > self.sample_size:
                 cand = cand[-self.sample_size :]  # the most recent candidate sessions
-            sim = overlap[t, cand] / np.sqrt(V[t].sum() * self.session_length[cand])
+            sim = overlap[t, cand] / np.sqrt(size[t] * self.session_length[cand])
             if cand.size > self.k:
                 # the k largest similarities; among equal ones the most recent sessions
                 top = np.lexsort((-cand, -sim))[: self.k]
                 cand, sim = cand[top], sim[top]
-            out[t] = self.X[cand].T @ sim if cand.size else 0.0
+            W[t, cand] = sim
+        out = np.asarray(self.XT @ W.T).T  # score(j) = sum_n W[t, n] X[n, j]
         return out + 1e-9 * self._pop_tiebreak
 
 
@@ -695,35 +696,45 @@ def evaluate_next_item(
                 f"score_fn must return ({total}, {I}) scores for {len(batch)} sessions of "
                 f"{total} events, got {scores.shape}"
             )
-        rows, targets, excl = [], [], []
+        rows, targets, masks = [], [], []
         base = 0
         for s, items in zip(idx, batch, strict=True):
             tie = test.tie[test.offsets[s] : test.offsets[s + 1]]
             L = items.size
-            for t in range(1, L):
-                if ties_as_set:
-                    g0 = t
-                    while g0 > 0 and tie[g0 - 1] == tie[t]:
-                        g0 -= 1
-                    if g0 == 0:
-                        continue  # in the session's first tie group: nothing to predict from
-                    g1 = t
-                    while g1 + 1 < L and tie[g1 + 1] == tie[t]:
-                        g1 += 1
-                    row, seen = g0 - 1, list(items[:g0]) + list(items[g0 : g1 + 1])
-                else:
-                    row, seen = t - 1, list(items[:t])
-                rows.append(base + row)
-                targets.append(items[t])
+            if L < 2:
+                base += L
+                continue
+            # seen[u] = the items among items[: u + 1] (a cumulative one-hot, (L, I))
+            onehot = np.zeros((L, I), dtype=bool)
+            onehot[np.arange(L), items] = True
+            seen = np.logical_or.accumulate(onehot, axis=0)
+            t = np.arange(1, L)
+            if ties_as_set:
+                new_group = np.r_[True, tie[1:] != tie[:-1]]
+                group = np.cumsum(new_group) - 1
+                first = np.flatnonzero(new_group)  # first event of each tie group
+                g0 = first[group[t]]
+                t, g0 = t[g0 > 0], g0[g0 > 0]  # the session's first group: no prefix
+                row = g0 - 1
+                members = np.logical_or.reduceat(onehot, first, axis=0)  # (groups, I)
+                ex = members[group[t]]  # the other members of the group never compete
                 if exclude_seen:
-                    ex = set(seen)
-                else:  # with ties as a set, the other members of the group never compete
-                    ex = set(items[g0 : g1 + 1]) if ties_as_set else set()
-                ex.discard(int(items[t]))
-                excl.append(sorted(ex))
+                    ex = ex | seen[row]  # nor the items before the group
+            else:
+                row = t - 1
+                ex = seen[row] if exclude_seen else np.zeros((t.size, I), dtype=bool)
+            ex = ex.copy()
+            ex[np.arange(t.size), items[t]] = False  # the target itself is always ranked
+            rows.append(base + row)
+            targets.append(items[t])
+            masks.append(ex)
             base += L
         if rows:
-            all_ranks.append(rank_targets(scores[rows], np.array(targets), excl))
+            all_ranks.append(
+                rank_targets(
+                    scores[np.concatenate(rows)], np.concatenate(targets), np.concatenate(masks)
+                )
+            )
     ranks = np.concatenate(all_ranks) if all_ranks else np.zeros(0, np.int64)
     if ranks.size == 0:
         raise ValueError("no test event to predict (every session has a single event/tie group)")
