@@ -453,7 +453,8 @@ def _loss_on_batch(model, o, targets, loss, counts, n_sample, alpha, reg, gen):
     # own target (a lane whose target another lane shares, or a sample that hits it).
     extra = sampled_negatives(counts, n_sample, alpha, gen).to(targets.device)
     cols = torch.cat([targets, extra])
-    W, b = model.out.weight[cols], model.out.bias[cols]
+    # index_select, not W[cols]: its backward is an index_add, several times faster on a CPU
+    W, b = model.out.weight.index_select(0, cols), model.out.bias.index_select(0, cols)
     r = model.drop(o) @ W.T + b  # (B, B + n_sample)
     B = len(targets)
     r_pos = r[torch.arange(B), torch.arange(B)]
