@@ -48,6 +48,7 @@ from ._cases import case_rng as _rng
 from ._cases import case_seed as _seed_of
 from ._cases import pair as _pair
 from ._guard import GradingError, recording, seal
+from .ch15_vision import _close, _scalar
 
 __all__ = [
     "guarded_call",
@@ -63,23 +64,13 @@ __all__ = [
 guarded_call = _guarded_call  # rnn_ref (and torch's recurrent modules) forbidden; see _guard
 
 # Captured now, before any student cell can rebind them.
-_abs, _isfinite, _argwhere = _np.abs, _np.isfinite, _np.argwhere
+_isfinite, _argwhere = _np.isfinite, _np.argwhere
 
 _call = _functools.partial(call_in_case, guard=_guarded_call)
 
 
 def _ref():
     return trusted_reference("rnn_ref.numpy")
-
-
-def _close(a, b, atol=1e-9, rtol=1e-7) -> bool:
-    a = _np.asarray(a, dtype=_np.float64)
-    b = _np.asarray(b, dtype=_np.float64)
-    return a.shape == b.shape and bool(_np.all(_abs(a - b) <= atol + rtol * _abs(b)))
-
-
-def _scalar(name: str, value, ctx: str) -> float:
-    return float(_array(name, value, (), ctx))
 
 
 def _ints(name: str, value, shape, ctx: str) -> _np.ndarray:
