@@ -271,3 +271,13 @@ def test_errors(markov_split):
     small = GRU4Rec(3)
     with pytest.raises(ValueError, match="items but the model"):
         train_gru4rec(small, train)
+
+
+def test_bpr_training_runs_and_learns(markov_split):
+    train, test = markov_split
+    m = GRU4Rec(train.n_items, embedding_dim=8, hidden_size=16)
+    hist = train_gru4rec(m, train, None, loss="bpr", epochs=3, batch_size=16, lr=1e-2, n_sample=8)
+    assert hist["best_epoch"] is None and hist["val"] == [] and len(hist["loss"]) == 3
+    assert np.all(np.isfinite(hist["loss"])) and hist["loss"][-1] < hist["loss"][0]
+    pop = nrs.evaluate_next_item(nrs.Popularity().fit(train), test, ks=(5,))
+    assert nrs.evaluate_next_item(score_next(m), test, ks=(5,))["HR@5"] > pop["HR@5"] + 0.2
