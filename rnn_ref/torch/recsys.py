@@ -59,6 +59,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .text import _device, _progress
+
 __all__ = [
     "GRU4Rec",
     "bpr_loss",
@@ -71,16 +73,6 @@ __all__ = [
 ]
 
 LOSSES = ("cross-entropy", "bpr-max", "bpr")
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
-
-
-def _progress(total: int, progress: bool | None, desc: str):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, disable=not progress, desc=desc, leave=False)
 
 
 def _positive_int(name: str, value, minimum: int = 1) -> int:
