@@ -14,7 +14,8 @@ seed (never heard in training) and a 60/20/20 split of the images by source imag
 initial weights and batch order use the same seed. Every model is trained on the clean training
 pairs with early stopping on the validation speaker (book/ch16_multimodal.md's settings), then
 scored on the test pairs clean, with Gaussian pixel noise of std 0.3 and 0.7 on the images, and
-with white noise at 0 and -10 dB SNR on the audio (MFCCs recomputed). Prints, per condition, the
+with white noise at 0 and -10 dB SNR on the audio (MFCCs recomputed); late fusion also with its
+weight chosen on validation pairs corrupted the same way ("w per noise"). Prints, per condition, the
 test accuracy as mean, standard deviation, min and max over the seeds, the validation accuracy,
 the CPU seconds per run (process time), and each fusion's margin over the better single modality
 of the same seed and condition. No network access, nothing downloaded. See bench/README.md.
@@ -138,21 +139,35 @@ def run_seed(args, seed, results):
     r["val"].append(float(np.mean(lp_val_late.argmax(1) == va.label)))
     r["w_audio"].append(float(w[0]))
 
-    for cond, modality, level in CONDITIONS:
-        audio, images = te.audio, te.image
+    def corrupt(split, modality, level, offset):
+        audio, images = split.audio, split.image
         if modality == "image":
-            images = add_image_noise(te.image, level, 1000 + int(100 * level))
+            images = add_image_noise(split.image, level, offset + 1000 + int(100 * level))
         elif modality == "audio":
-            rng = np.random.default_rng(2000 + int(level) + 100)
+            rng = np.random.default_rng(offset + 2000 + int(level) + 100)
             audio = audio_features(
-                [add_white_noise(x, level, rng) for x in te.signals], av.sample_rate, 13, True
+                [add_white_noise(x, level, rng) for x in split.signals], av.sample_rate, 13, True
             )
+        return audio, images
+
+    def experts(audio, images):
+        return [
+            multimodal_log_proba(models[m], audio, images) for m in ("audio only", "image only")
+        ]
+
+    for cond, modality, level in CONDITIONS:
+        audio, images = corrupt(te, modality, level, 0)
         lps = {name: multimodal_log_proba(m, audio, images) for name, m in models.items()}
         lps["late fusion"] = late_fusion([lps["audio only"], lps["image only"]], w)
+        # the weight chosen on validation pairs corrupted the same way (noise-aware)
+        w_known, _ = choose_late_weights(experts(*corrupt(va, modality, level, 5000)), va.label)
+        lps["late fusion, w per noise"] = late_fusion(
+            [lps["audio only"], lps["image only"]], w_known
+        )
         acc = {name: float(np.mean(lp.argmax(1) == te.label)) for name, lp in lps.items()}
         best = max(acc["audio only"], acc["image only"])
         for name, a in acc.items():
-            results[name].setdefault(cond, []).append(a)
+            results.setdefault(name, {}).setdefault(cond, []).append(a)
             results[name].setdefault("margin " + cond, []).append(a - best)
         results.setdefault("better single", {}).setdefault(cond, []).append(best)
     print(
