@@ -55,7 +55,10 @@ bench: $(STAMP)
 	$(PY) bench/bench_timeseries.py
 	$(PY) bench/bench_text.py
 	$(PY) bench/bench_speech.py
+	$(PY) bench/bench_recsys.py
 	$(PY) bench/bench_vision.py
+	$(PY) bench/bench_multimodal.py
+	$(PY) bench/bench_multimodal_captioner.py
 
 # Grade a class: make grade A=<assignment id> S=<submissions folder or zip> [J=<workers>]
 grade: $(STAMP)

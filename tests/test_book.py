@@ -50,7 +50,10 @@ MIN_FIGURES = {
     "book/ch11_timeseries.html": 6,
     "book/ch12_text.html": 4,
     "book/ch13_speech.html": 6,
+    "book/ch14_recsys.html": 5,
     "book/ch15_vision.html": 7,
+    "book/ch16_multimodal.html": 3,
+    "book/ch16_multimodal_captioner.html": 4,
 }
 # Pages executed at build that are not chapters: must show at least one figure too.
 EXECUTED_PAGES += ["book/appendix_gpu_bench.html"]
