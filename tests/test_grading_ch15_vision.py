@@ -84,6 +84,14 @@ BUGS = {
         "post = np.exp(log_alpha + log_beta)",
         GRAD,
     ),
+    # exp(z + max z) instead of exp(z - max z) in the log-softmax: the same value in exact
+    # arithmetic, so only the hidden case with logits around +-1000 sees it.
+    "bug_log_softmax_adds_max": Bug(
+        "ctc_gradient",
+        "zs = z - z.max(axis=1, keepdims=True)",
+        "zs = z + z.max(axis=1, keepdims=True)",
+        ["test_ctc_gradient_hidden"],
+    ),
     # No special case for an impossible alignment: exp(-inf + inf) = NaN in the gradient.
     "bug_impossible_alignment_nan": Bug(
         "ctc_gradient", "if not np.isfinite(nll):", "if False:", ["test_ctc_gradient_hidden"]
@@ -272,6 +280,9 @@ def test_feedback_names_what_is_wrong(graded):
     assert "with respect to log y" in err.evalue
     err = graded.error("bug_occupancy_not_divided_by_p", "test_ctc_gradient_hidden")
     assert "not 0" in err.evalue and "divided by p(l | x)" in err.evalue
+    err = graded.error("bug_log_softmax_adds_max", "test_ctc_gradient_hidden")
+    assert "overflow" in err.evalue and "logits around +-1000" in err.evalue
+    assert "subtract" not in err.evalue.lower() and "maximum" not in err.evalue.lower()
     err = graded.error("bug_impossible_alignment_nan", "test_ctc_gradient_hidden")
     assert "exactly 0 when no alignment exists" in err.evalue
     err = graded.error("bug_greedy_drops_blanks_before_collapsing", "test_greedy_decode_hidden")

@@ -6,13 +6,13 @@ The student's functions work on one sequence: ``log_y`` (T, C) log-probabilities
 Each ``check_*`` takes the student's function(s) and ``seeds``, runs them on a fixed list of
 cases drawn from those seeds (repeated labels, a run of one label with exactly enough steps,
 the empty target, T = 1, an impossible alignment, a blank that is not class 0, a long sequence
-whose probability underflows float64), compares with a trusted copy of
-:mod:`rnn_ref.numpy.ctc` and raises :class:`GradingError` naming the first problem (the case,
-the first wrong time step, the largest error) without giving expected values away. Common
-mistakes are recognised and named: the skip transition allowed between equal labels or onto a
-blank, probabilities multiplied outside log space, the gradient with respect to ``log y``
-instead of the logits, blanks dropped before repeats are collapsed, a substitution counted as
-two edits, the CER averaged per string.
+whose probability underflows float64; for the gradient also logits around +-1000), compares
+with a trusted copy of :mod:`rnn_ref.numpy.ctc` and raises :class:`GradingError` naming the
+first problem (the case, the first wrong time step, the largest error) without giving expected
+values away. Common mistakes are recognised and named: the skip transition allowed between
+equal labels or onto a blank, probabilities multiplied outside log space, a log-softmax that
+overflows, the gradient with respect to ``log y`` instead of the logits, blanks dropped before
+repeats are collapsed, a substitution counted as two edits, the CER averaged per string.
 
 Delegation earns nothing: besides what :func:`guarded_call` forbids (``rnn_ref.numpy``, whose
 ``ctc_loss`` and decoders are public, and torch's autograd for the gradient), torch's own CTC
@@ -151,10 +151,26 @@ CTC_CASES = (
 )
 
 
+# Only for the gradient, whose input is logits: every row shifted by +1000 or -1000, which
+# leaves the log-softmax as it was, but exp(z) is inf or 0 in float64.
+CTC_LARGE = (
+    "logits around +-1000 (each row shifted by +-1000: the same log-softmax)",
+    7,
+    5,
+    2,
+    "large",
+    0,
+)
+
+
 def _ctc_case(rng, T, C, S, kind, blank):
     blank = C - 1 if blank == "last" else blank
     labels_pool = [c for c in range(C) if c != blank]
     z = rng.normal(0, 2.0, (T, C))
+    if kind == "large":
+        shift = rng.choice((-1000.0, 1000.0), (T, 1))
+        shift[:2, 0] = (1000.0, -1000.0)  # both signs, whatever the draw
+        z = z + shift
     if kind == "pairs":
         a, b = rng.choice(labels_pool, 2, replace=False)
         labels = _np.array([a, a, b, b])
@@ -295,8 +311,9 @@ def _name_forward_bug(log_alpha, la_e, log_y, labels, blank, ctx):
 def check_ctc_gradient(ctc_gradient, seeds=(10, 11, 12, 13, 14, 15, 16, 17)) -> None:
     """ctc_gradient(logits (T, C), labels (S,), blank) -> (nll, dlogits (T, C)) with dlogits =
     softmax(logits) - gamma, gamma_t(k) = sum over the states s with l'_s = k of
-    alpha_t(s) beta_t(s) / p; for an impossible alignment (inf, zeros)."""
-    for k, (label, T, C, S, kind, blank) in enumerate(CTC_CASES):
+    alpha_t(s) beta_t(s) / p; for an impossible alignment (inf, zeros); and logits around
+    +-1000, where a log-softmax computed through a naive exp overflows or underflows."""
+    for k, (label, T, C, S, kind, blank) in enumerate((*CTC_CASES, CTC_LARGE)):
         rng = _rng(seeds, k)
         z, labels, blank = _ctc_case(rng, T, C, S, kind, blank)
         ctx = f"{label}, T={T}, C={C}, S={labels.size}, blank={blank}, seed={_seed_of(seeds, k)}"
@@ -319,6 +336,14 @@ def check_ctc_gradient(ctc_gradient, seeds=(10, 11, 12, 13, 14, 15, 16, 17)) -> 
                     "or anything else (torch's zero_infinity=True)"
                 )
             continue
+        if kind == "large" and not (_isfinite(nll) and _isfinite(dz).all()):
+            raise GradingError(
+                f"{'nll is ' + str(nll) if not _isfinite(nll) else 'dlogits is not finite'}, "
+                f"but a path exists ({ctx}): did np.exp overflow or underflow in the "
+                "log-softmax? exp(1000) is inf and exp(-1000) is 0 in float64. The log-softmax "
+                "is unchanged when one number is added to every logit of a row: is the number "
+                "you add one that keeps every exp finite and not all of them 0?"
+            )
         if not _isfinite(nll):
             raise GradingError(
                 f"nll is {nll}, but a path exists ({ctx}): if p(l | x) is below float64's "
