@@ -65,6 +65,17 @@ BUGS = {
         FINAL,
     ),
     "bug_loss_over_padding": Bug("masked_loss", LOSS_LINE, "return nll.mean()", LOSS),
+    # Cross-entropy by hand, log(sum(exp(logits))) without the max shift: exact for small
+    # logits, so only the hidden case with large logits (exp overflows) sees it.
+    "bug_loss_naive_log_sum_exp": Bug(
+        "masked_loss",
+        """    nll = torch.nn.functional.cross_entropy(
+        logits.reshape(N * T, V), targets.reshape(N * T), reduction="none"
+    ).reshape(N, T)""",
+        """    logp = logits - torch.log(torch.exp(logits).sum(dim=2, keepdim=True))
+    nll = -logp.gather(2, targets[:, :, None])[:, :, 0]""",
+        ["test_masked_loss_hidden"],
+    ),
     "bug_loss_detached": Bug(
         "masked_loss",
         LOSS_LINE,
@@ -135,6 +146,8 @@ def test_release_has_no_solution_or_hidden_tests():
 
 
 def test_feedback_names_what_is_wrong(graded):
+    (err,) = graded.errors("bug_loss_naive_log_sum_exp", "test_masked_loss_hidden")
+    assert "NaN or infinity" in err.evalue and "large logits" in err.evalue, err.evalue
     (err,) = graded.errors("bug_bias_counted_twice", "test_load_lstm_weights_hidden")
     assert err.ename == "GradingError"
     assert "bias_ih_l0 + bias_hh_l0 is not b" in err.evalue, err.evalue

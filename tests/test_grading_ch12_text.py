@@ -80,10 +80,26 @@ BUGS = {
     "bug_top_k_keeps_the_smallest": Bug(
         "softmax_with_temperature", "np.argsort(-z2,", "np.argsort(z2,", SM + SAMP
     ),
+    # exp(z + max z) instead of exp(z - max z): the same probabilities in exact arithmetic, so
+    # only logits around 1e3 and 1e4 (a visible row, a hidden case) see it; the sampler draws
+    # from it, and its hidden case with huge logits fails too.
+    "bug_softmax_adds_max": Bug(
+        "softmax_with_temperature",
+        "(z2 - z2.max(axis=1, keepdims=True))",
+        "(z2 + z2.max(axis=1, keepdims=True))",
+        SM + ["test_sample_with_temperature_hidden"],
+    ),
     "bug_sampler_global_random": Bug(
         "sample_with_temperature", "rng.random(p.shape[0])", "np.random.random(p.shape[0])", SAMP
     ),
     "bug_bpc_in_nats": Bug("bits_per_char", "float(nats / np.log(2))", "float(nats)", BPC),
+    # The same in the log-softmax: only the hidden case with logits around 1000 sees it.
+    "bug_bpc_adds_max": Bug(
+        "bits_per_char",
+        "zs = z - z.max(axis=-1, keepdims=True)",
+        "zs = z + z.max(axis=-1, keepdims=True)",
+        ["test_bits_per_char_hidden"],
+    ),
     "bug_bpc_mask_ignored": Bug(
         "bits_per_char",
         "np.ones(targets.shape) if mask is None else np.asarray(mask, dtype=np.float64)",
@@ -185,6 +201,10 @@ def test_feedback_names_what_is_wrong(graded):
     assert "IndexError" in err.evalue or "one step too far" in err.evalue
     err = graded.error("bug_temperature_multiplied", "test_softmax_with_temperature_hidden")
     assert "softmax(logits * temperature)" in err.evalue
+    err = graded.error("bug_softmax_adds_max", "test_softmax_with_temperature_hidden")
+    assert "NaN or infinity" in err.evalue and "around 1e4" in err.evalue
+    err = graded.error("bug_bpc_adds_max", "test_bits_per_char_hidden")
+    assert "NaN or infinity" in err.evalue and "around 1000" in err.evalue
     err = graded.error("bug_temperature_multiplied", "test_sample_with_temperature_hidden")
     assert "chi-square" in err.evalue and "p-value" in err.evalue
     err = graded.error("bug_top_k_keeps_k_plus_1", "test_softmax_with_temperature_hidden")
