@@ -36,10 +36,10 @@ position has no softmax and raises ``ValueError``.
    \text{logits}_t &= W_{out} [h_t; c_t] + b_{out} .
 
 Two simplifications of Luong et al. (2015), said here so nobody looks for them: no
-"attentional" layer :math:`\tanh(W_c [c_t; h_t])` before the output, and no input feeding (the
-previous context is not fed to the GRU). Bahdanau et al. (2015) instead use the *previous*
-state :math:`h_{t-1}` as query and feed :math:`c_t` into the recurrence; the additive score
-here is theirs, the wiring Luong's.
+"attentional" layer :math:`\tilde h_t = \tanh(W_c [c_t; h_t])` before the output, and no input
+feeding (Luong's :math:`\tilde h_{t-1}` is not fed to the GRU with the next input).
+Bahdanau et al. (2015) instead use the *previous* state :math:`h_{t-1}` as query and feed
+:math:`c_t` into the recurrence; the additive score here is theirs, the wiring Luong's.
 
 **Decoding** (:func:`greedy_decode`, :func:`beam_search`) is written once, for one example, over
 any ``step_fn(token, state) -> (log_probs (V,), new_state)``, so that it can be tested with a
