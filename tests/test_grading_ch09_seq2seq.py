@@ -162,14 +162,14 @@ def test_feedback_names_what_is_wrong(graded):
     )
     assert err.ename == "GradingError"
     assert "each row of weights should sum to 1" in err.evalue
-    # The overflow is named, with the case (large scores); the fix is not spelled out.
+    # The overflow is named, with the case (|e| ~ 1000); the fix is not spelled out.
     for bug, cell in (
         ("bug_softmax_adds_max", "test_dot_attention_forward_hidden"),
         ("bug_additive_adds_max", "test_additive_attention_forward_hidden"),
     ):
         (err,) = graded.errors(bug, cell)
         assert err.ename == "GradingError"
-        assert "overflow" in err.evalue and "with large scores (|e|" in err.evalue
+        assert "overflow" in err.evalue and "large scores (|e| ~ 1000)" in err.evalue
         assert "subtract" not in err.evalue.lower() and "maximum" not in err.evalue.lower()
     (err,) = graded.errors("bug_mask_ignored", "test_dot_attention_forward_hidden")
     assert "exactly 0 at padded positions" in err.evalue

@@ -93,7 +93,7 @@ def _check_weights(weights, mask, ctx: str) -> None:
         n, s = (int(i) for i in _np.argwhere(~_isfinite(w))[0])
         raise GradingError(
             f"weights contains NaN or infinity, first at [n={n}, s={s}] ({ctx}); did np.exp "
-            "overflow or underflow? With scores of +-1000 or more, exp gives inf or 0 in float64. "
+            "overflow or underflow? With scores around +-1000, exp gives inf or 0 in float64. "
             "A softmax is unchanged when one number is added to every score of a row: is the "
             "number you add one that keeps every exp finite and not all of them 0?"
         )
@@ -149,7 +149,7 @@ def _dot_subcases(q, keys, mask):
     return (
         ("with a padding mask", q, keys, mask),
         ("with mask=None", q, keys, None),
-        ("with large scores (|e| in the thousands) and a mask", q * 30.0, keys * 30.0, mask),
+        ("with large scores (|e| ~ 1000) and a mask", q * 30.0, keys * 30.0, mask),
     )
 
 
