@@ -56,7 +56,14 @@ from ..numpy.multimodal import DIGIT_WORDS, digits_to_words, word_error_rate
 from ..numpy.seq2seq import beam_search
 from .pytorch import length_mask, run_packed
 from .seq2seq import AttentionDecoder
-from .vision import CRNN, _check_epochs, _check_strips, _check_targets, _progress
+from .vision import (
+    CRNN,
+    _check_epochs,
+    _check_strips,
+    _check_targets,
+    _progress,
+    _target_lists,
+)
 
 __all__ = [
     "CAPTION_TOKENS",
@@ -270,7 +277,7 @@ def train_captioner(
         raise ValueError(f"targets must have {len(x)} rows like strips, got {len(y)}")
     y = torch.as_tensor(y, device=device)
     if val is not None:
-        val_refs = _digit_lists(val[2], val[3])
+        val_refs = _target_lists(val[2], val[3])
     rng = np.random.default_rng(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     hist = {"loss": [], "val_exact": [], "best_epoch": None, "seconds": 0.0, "cpu_seconds": 0.0}
@@ -319,11 +326,6 @@ def train_captioner(
     hist["seconds"] = time.perf_counter() - t0
     hist["cpu_seconds"] = time.process_time() - c0
     return hist
-
-
-def _digit_lists(targets, target_lengths) -> list[list[int]]:
-    t, tl = np.asarray(targets), np.asarray(target_lengths)
-    return [[int(v) for v in t[i, : tl[i]]] for i in range(len(tl))]
 
 
 @torch.no_grad()
