@@ -43,6 +43,16 @@ def nbgrader(course: Path, *args: str, timeout: int = 1200) -> subprocess.Comple
     )
 
 
+def failure_excerpt(output: str, log: Path, limit: int = 6000) -> str:
+    """What to show when ``nbgrader autograde`` fails: the output from its first error or
+    traceback on (nbgrader logs the cause long before its closing summary, so the tail alone
+    often misses it) and the tail; the whole output is written to ``log``."""
+    log.write_text(output)
+    starts = [i for i in (output.find("[ERROR]"), output.find("Traceback")) if i >= 0]
+    head = output[max(0, min(starts) - 500) :][:limit] if starts else ""
+    return f"(full output in {log})\n{head}\n...\n{output[-2000:]}"
+
+
 def make_course(tmp: Path, assignment: str) -> Path:
     """A course directory with our nbgrader config, one assignment generated (db + release)."""
     course = tmp / "course"
@@ -378,7 +388,7 @@ class RoundTrip:
         }
         outputs = {course: proc.communicate(timeout=1800)[0] for course, proc in procs.items()}
         for course, proc in procs.items():
-            assert proc.returncode == 0, outputs[course][-3000:]
+            assert proc.returncode == 0, failure_excerpt(outputs[course], tmp / "autograde.log")
         got = {}
         for course in procs:
             got.update(scores(course, a))

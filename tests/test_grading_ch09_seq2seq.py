@@ -33,6 +33,7 @@ DEC_HIDDEN = ["test_decoder_step_hidden"]  # the visible decoder case has no mas
 
 MASK_LINE = "scores = np.where(mask, scores, -np.inf)"
 NORMALISE = "weights = weights / weights.sum(axis=1, keepdims=True)\n"
+ADD_MAX = ("scores - scores.max(axis=1,", "scores + scores.max(axis=1,")
 
 # name -> Bug(cell, old, new, the test cells that must score 0[, also: further (old, new) in the
 # same cell]); every other test cell keeps full marks
@@ -51,6 +52,21 @@ BUGS = {
         also=(
             (NORMALISE, NORMALISE + "    if mask is not None:\n        weights = weights * mask\n"),
         ),
+    ),
+    # exp(e + max e) instead of exp(e - max e): the same softmax in exact arithmetic, so only
+    # the hidden cases with scores around 1000 (exp overflows) see it; the decoder's hidden test
+    # checks the attention functions first.
+    "bug_softmax_adds_max": Bug(
+        "dot_attention_forward",
+        ADD_MAX[0],
+        ADD_MAX[1],
+        ["test_dot_attention_forward_hidden"] + DEC_HIDDEN,
+    ),
+    "bug_additive_adds_max": Bug(
+        "additive_attention_forward",
+        ADD_MAX[0],
+        ADD_MAX[1],
+        ["test_additive_attention_forward_hidden"] + DEC_HIDDEN,
     ),
     "bug_additive_no_tanh": Bug(
         "additive_attention_forward", "t = np.tanh(", "t = (", ADD + DEC_HIDDEN
@@ -146,6 +162,15 @@ def test_feedback_names_what_is_wrong(graded):
     )
     assert err.ename == "GradingError"
     assert "each row of weights should sum to 1" in err.evalue
+    # The overflow is named, with the case (large scores); the fix is not spelled out.
+    for bug, cell in (
+        ("bug_softmax_adds_max", "test_dot_attention_forward_hidden"),
+        ("bug_additive_adds_max", "test_additive_attention_forward_hidden"),
+    ):
+        (err,) = graded.errors(bug, cell)
+        assert err.ename == "GradingError"
+        assert "overflow" in err.evalue and "with large scores (|e|" in err.evalue
+        assert "subtract" not in err.evalue.lower() and "maximum" not in err.evalue.lower()
     (err,) = graded.errors("bug_mask_ignored", "test_dot_attention_forward_hidden")
     assert "exactly 0 at padded positions" in err.evalue
     (err,) = graded.errors("bug_decoder_attends_with_h_prev", "test_decoder_step_hidden")

@@ -2,9 +2,9 @@
 
 Each ``check_*`` takes the student's function(s), runs them on random cases (random shapes
 that include N = 1, a single source position S = 1, query and key sizes that differ, padding
-masks and ``mask=None``), compares with a trusted copy of :mod:`rnn_ref.numpy`, and raises
-:class:`GradingError` naming the first problem. The seeds are arguments, so a hidden test cell
-fixes them and grading is repeatable.
+masks and ``mask=None``, and attention scores around 1000, where exp overflows), compares
+with a trusted copy of :mod:`rnn_ref.numpy`, and raises :class:`GradingError` naming the first
+problem. The seeds are arguments, so a hidden test cell fixes them and grading is repeatable.
 
 Conventions, as in :mod:`rnn_ref.numpy.seq2seq`: ``q`` (N, H), ``keys`` (N, S, H_k) (also the
 values), ``mask`` (N, S) bool, True at real source positions. Dot attention scores
@@ -40,7 +40,10 @@ __all__ = [
 ]
 
 # Captured now, before any student cell can rebind them.
-_isfinite, _abs, _exp, _log = _np.isfinite, _np.abs, _np.exp, _np.log
+_isfinite, _abs, _exp, _log, _tanh = _np.isfinite, _np.abs, _np.exp, _np.log, _np.tanh
+
+# The largest score |e| of the "large scores" cases: exp(+-1000) is inf or 0 in float64.
+LARGE = 1000.0
 
 # (N, S, H): batch, source positions, size; N = 1 and S = 1 included.
 DOT_CASES = ((3, 5, 4), (1, 4, 3), (2, 1, 5), (4, 6, 2))
@@ -90,7 +93,9 @@ def _check_weights(weights, mask, ctx: str) -> None:
         n, s = (int(i) for i in _np.argwhere(~_isfinite(w))[0])
         raise GradingError(
             f"weights contains NaN or infinity, first at [n={n}, s={s}] ({ctx}); did np.exp "
-            "overflow? Subtract each row's largest score over the real positions first"
+            "overflow or underflow? With scores of +-1000 or more, exp gives inf or 0 in float64. "
+            "A softmax is unchanged when one number is added to every score of a row: is the "
+            "number you add one that keeps every exp finite and not all of them 0?"
         )
     if mask is not None:
         pad = ~_np.asarray(mask, dtype=bool)
@@ -144,7 +149,7 @@ def _dot_subcases(q, keys, mask):
     return (
         ("with a padding mask", q, keys, mask),
         ("with mask=None", q, keys, None),
-        ("with large scores (|e| ~ 1000) and a mask", q * 30.0, keys * 30.0, mask),
+        ("with large scores (|e| in the thousands) and a mask", q * 30.0, keys * 30.0, mask),
     )
 
 
@@ -184,11 +189,31 @@ def _additive_case(seed: int, N: int, S: int, H_q: int, H_k: int, A: int):
     return q, keys, params, _mask(rng, N, S)
 
 
+def _large_v(q, keys, params, mask):
+    """``params`` with ``v`` rescaled so that the real position with the largest |e_s| scores
+    exactly +LARGE: some row's largest score is +1000 (a softmax that adds the row maximum, or
+    subtracts nothing, overflows there), and other rows' scores reach hundreds below 0."""
+    t = _tanh((q @ params["W_q"].T)[:, None, :] + keys @ params["W_k"].T)
+    e = _np.where(mask, t @ params["v"], 0.0)
+    top = e.flat[int(_np.argmax(_abs(e)))]
+    return {**params, "v": params["v"] * (LARGE / top)}
+
+
+def _additive_subcases(q, keys, params, mask):
+    return (
+        ("with a padding mask", params, mask),
+        ("with mask=None", params, None),
+        ("with large scores (|e| ~ 1000) and a mask", _large_v(q, keys, params, mask), mask),
+    )
+
+
 def check_additive_attention(additive_attention_forward, seeds=(10, 11, 12, 13)) -> None:
-    """e_s = v . tanh(W_q q + W_k k_s), masked softmax, context; H_q, H_k and A differ."""
+    """e_s = v . tanh(W_q q + W_k k_s), masked softmax, context; H_q, H_k and A differ. With a
+    padding mask, with mask=None and with scores large enough to overflow a naive exp (v
+    rescaled)."""
     for seed, (N, S, H_q, H_k, A) in zip(seeds, ADD_CASES, strict=False):
-        q, keys, params, mask0 = _additive_case(seed, N, S, H_q, H_k, A)
-        for label, mask in (("with a padding mask", mask0), ("with mask=None", None)):
+        q, keys, params0, mask0 = _additive_case(seed, N, S, H_q, H_k, A)
+        for label, params, mask in _additive_subcases(q, keys, params0, mask0):
             expected = (
                 None
                 if recording()
