@@ -95,6 +95,34 @@ def test_entry_has_chinese_and_a_defining_chapter(terms, definition):
     assert refs[0] in CHAPTER_LABELS, f"{terms}: {refs[0]} is not a chapter label"
 
 
+# Terms whose Chinese usage is ambiguous or often wrong (issue 12): their entries must say so.
+AMBIGUOUS = [
+    "recurrent neural network",  # 递归神经网络 also names the recursive network
+    "recursive neural network",
+    "vanishing gradient",
+    "exploding gradient",
+    "gate",  # 门 vs 门控
+    "forget gate",
+    "teacher forcing",
+    "beam search",
+    "long short-term memory",
+    "gradient clipping",  # 梯度截断 vs truncated BPTT
+]
+
+
+@pytest.mark.parametrize("term", AMBIGUOUS)
+def test_ambiguous_chinese_usage_is_noted(term):
+    definitions = [d for terms, d in ENTRIES if term in (t.lower() for t in terms)]
+    assert definitions, f"{term!r} is not in the glossary"
+    assert "*Chinese usage:*" in definitions[0], f"{term!r}: no note on Chinese usage"
+
+
+def test_recurrent_and_recursive_are_told_apart():
+    # Chapter 2: 循环神经网络 is the unambiguous name of the recurrent network.
+    (rnn,) = [d for terms, d in ENTRIES if "RNN" in terms]
+    assert "循环神经网络" in rnn and "递归神经网络" in rnn
+
+
 def test_no_duplicate_terms():
     seen: dict[str, str] = {}
     for terms, _ in ENTRIES:
