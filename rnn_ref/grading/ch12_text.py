@@ -323,8 +323,9 @@ def check_softmax_with_temperature(softmax_with_temperature, seeds=(30, 31, 32, 
         p = _np.asarray(p, dtype=_np.float64)
         if not _isfinite(p).all():
             raise GradingError(
-                f"the probabilities contain NaN or infinity ({ctx}); subtract each row's "
-                "largest logit before exp"
+                f"the probabilities contain NaN or infinity ({ctx}): did exp overflow? A softmax "
+                "is unchanged when one number is added to every logit of a row: is the number "
+                "you add one that keeps every exp finite and not all of them 0?"
             )
         p2, e2 = _np.atleast_2d(p), _np.atleast_2d(expected)
         if top_k is not None or tau == 0:

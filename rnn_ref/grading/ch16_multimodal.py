@@ -198,14 +198,15 @@ def _name_late_bug(out, expected, experts, w, kind, ctx):
         if kind == "large":
             raise GradingError(
                 f"the fused log-probabilities contain NaN ({ctx}): exp of the scores underflows "
-                "to 0 and log(0) - log(0) is NaN; subtract each row's maximum before exp "
-                "(the log-sum-exp trick)"
+                "to 0 and log(0) - log(0) is NaN. Renormalising is unchanged when one number is "
+                "added to every score of a row: which number keeps exp from underflowing?"
             )
         raise GradingError(f"the fused log-probabilities contain NaN ({ctx})")
     if kind == "large" and not _isfinite(out).all():
         raise GradingError(
             f"the fused log-probabilities are infinite where they should be finite ({ctx}): "
-            "exp of the scores underflows to 0; subtract each row's maximum before exp"
+            "exp of the scores underflows to 0. Renormalising is unchanged when one number is "
+            "added to every score of a row: which number keeps exp from underflowing?"
         )
     with _np.errstate(all="ignore"):
         sums = _exp(out).sum(axis=1)
