@@ -8,8 +8,10 @@ of ``rnn_ref``, the exercise notebooks); then they take well under a second. Whe
 build, or it is older than a source (so it could hide a page that no longer builds), the
 fixture builds the book into a temporary directory with the same command as ``make book``
 (``-W -n --keep-going``: any warning fails) and checks that build instead (about 30 s on 2
-cores); the repository's ``_build`` is never touched by a test. ``RNN_BOOK_REBUILD=1`` forces
-that fresh build. All tests are marked ``slow`` (``pytest -m "not slow"`` skips them).
+cores); a test never writes into the repository's ``_build/html``. ``RNN_BOOK_REBUILD=1`` forces
+that fresh build; ``RNN_BOOK_HTML=_build/html`` checks an existing build as it is. All tests are
+marked ``slow`` (``pytest -m "not slow"`` skips them). tests/test_browser.py opens every page of
+the same build in headless Chromium.
 """
 
 from __future__ import annotations
@@ -100,18 +102,37 @@ def _jupyter_book() -> str:
     return found
 
 
-@pytest.fixture(scope="module")
-def html_root(tmp_path_factory) -> Path:
+# A build made by this test session (at most one, shared with tests/test_browser.py).
+_SESSION_BUILD: list[Path] = []
+
+
+def book_html(tmp_path_factory) -> Path:
+    """The built book to check: ``_build/html`` if fresh, else a build into a temporary directory.
+
+    ``RNN_BOOK_HTML=<dir>`` checks that build as it is, even if a source changed since (e.g. the
+    last ``make book`` while pages are being edited).
+    """
+    if given := os.environ.get("RNN_BOOK_HTML"):
+        path = Path(given).resolve()
+        assert (path / "book" / "intro.html").is_file(), f"RNN_BOOK_HTML={given} holds no book"
+        return path
     if os.environ.get("RNN_BOOK_REBUILD") != "1" and _build_is_fresh():
         return BUILT_HTML
-    out = tmp_path_factory.mktemp("book")
-    # The command of `make book`, with the output redirected to the temporary directory.
-    cmd = [_jupyter_book(), "build", str(ROOT), "--path-output", str(out)]
-    cmd += ["--builder", "html", "-W", "-n", "--keep-going"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
-    log = (proc.stdout + proc.stderr)[-6000:]
-    assert proc.returncode == 0, f"the book does not build (warnings are errors):\n{log}"
-    return out / "_build" / "html"
+    if not _SESSION_BUILD:
+        out = tmp_path_factory.mktemp("book")
+        # The command of `make book`, with the output redirected to the temporary directory.
+        cmd = [_jupyter_book(), "build", str(ROOT), "--path-output", str(out)]
+        cmd += ["--builder", "html", "-W", "-n", "--keep-going"]
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=1800)
+        log = (proc.stdout + proc.stderr)[-6000:]
+        assert proc.returncode == 0, f"the book does not build (warnings are errors):\n{log}"
+        _SESSION_BUILD.append(out / "_build" / "html")
+    return _SESSION_BUILD[0]
+
+
+@pytest.fixture(scope="module")
+def html_root(tmp_path_factory) -> Path:
+    return book_html(tmp_path_factory)
 
 
 def _read(html_root: Path, page: str) -> str:
@@ -147,69 +168,6 @@ def test_math_is_rendered(html_root, page):
     assert "mathjax" in html.lower(), f"{page} does not load MathJax"
     # No raw dollar math left unparsed (e.g. a missing dollarmath extension).
     assert "$$" not in re.sub(r"<(script|pre)\b.*?</\1>", "", html, flags=re.S)
-
-
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if found := shutil.which(name):
-            return found
-    return None
-
-
-@pytest.fixture(scope="module")
-def served(html_root):
-    """The built book on a local HTTP server (MathJax loads its fonts and parts over HTTP)."""
-    import functools
-    import http.server
-    import threading
-
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(html_root))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-@pytest.mark.parametrize(
-    ("page", "at_least"), [("book/intro.html", 10), ("book/ch02_rnn.html", 50)]
-)
-def test_math_renders_in_a_browser(served, tmp_path, page, at_least):
-    """MathJax (served from the book itself, no CDN) typesets the math in headless Chromium.
-
-    .ci/run installs Chromium and sets RNN_REQUIRE_BROWSER=1, so CI cannot skip this.
-    """
-    browser = _chromium()
-    if browser is None:
-        if os.environ.get("RNN_REQUIRE_BROWSER") == "1":
-            pytest.fail("RNN_REQUIRE_BROWSER=1 but no chromium is installed")
-        pytest.skip("no chromium to render the page (apt-get install chromium)")
-    flags = [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-quic",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path}",
-        "--virtual-time-budget=15000",
-        "--dump-dom",
-    ]
-    proc = subprocess.run(
-        [browser, *flags, f"{served}/{page}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    dom = proc.stdout
-    assert "</html>" in dom, f"chromium did not render {page}: {proc.stderr[-2000:]}"
-    typeset = dom.count("<mjx-container")
-    assert typeset >= at_least, f"{page}: MathJax typeset {typeset} formulas, expected {at_least}+"
-    assert "<mjx-merror" not in dom, f"{page}: MathJax reports a TeX error"
 
 
 @pytest.mark.parametrize("page", EXECUTED_PAGES)
