@@ -56,6 +56,8 @@ MIN_FIGURES = {
     "book/ch15_vision.html": 7,
     "book/ch16_multimodal.html": 3,
     "book/ch16_multimodal_captioner.html": 4,
+    # The errata pages' evidence is printed: numbers, exceptions, gradient checks, a table.
+    **{f"book/{f.split('/')[-1]}.html": 0 for f in TOC if f.startswith("book/ch17_errata")},
 }
 # Pages executed at build that are not chapters: must show at least one figure too.
 EXECUTED_PAGES += ["book/appendix_gpu_bench.html"]
